@@ -1,0 +1,66 @@
+"""repairllm: data a program can trust from any LLM, above all a small open one.
+
+The public surface. ``repair`` turns a model's reply into a value (optionally validated
+against a pydantic model, a type or a JSON Schema) and keeps a ledger of every change.
+Nothing here imports a backend driver, torch, transformers or an HTTP client.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    AmbiguousRepair,
+    BackendError,
+    BackendStatusError,
+    BackendTimeout,
+    BackendUnreachable,
+    BadResponse,
+    ConfigError,
+    ContextTooLong,
+    InvalidInput,
+    MissingKey,
+    NoJSONFound,
+    RepairFailed,
+    RepairLLMError,
+    RetriesExhausted,
+    SchemaError,
+)
+from .extract import Candidate, candidates
+from .ledger import Fix, Issue, Ledger
+from .pipeline import Outcome, repair
+from .policy import DEFAULT, LENIENT, RULE_COSTS, STRICT, Policy
+from .schema import Schema, compile_schema
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT",
+    "LENIENT",
+    "RULE_COSTS",
+    "STRICT",
+    "AmbiguousRepair",
+    "BackendError",
+    "BackendStatusError",
+    "BackendTimeout",
+    "BackendUnreachable",
+    "BadResponse",
+    "Candidate",
+    "ConfigError",
+    "ContextTooLong",
+    "Fix",
+    "InvalidInput",
+    "Issue",
+    "Ledger",
+    "MissingKey",
+    "NoJSONFound",
+    "Outcome",
+    "Policy",
+    "RepairFailed",
+    "RepairLLMError",
+    "RetriesExhausted",
+    "Schema",
+    "SchemaError",
+    "__version__",
+    "candidates",
+    "compile_schema",
+    "repair",
+]

@@ -1,0 +1,431 @@
+"""Stage 3: bring a parsed value into line with the schema.
+
+Only what is wrong as it stands is changed, and every change is a ledger entry:
+
+* keys: exact, then case- and separator-insensitive (``firstName`` ~ ``first_name`` ~
+  ``First Name``), then aliases (``x-aliases`` and property titles), then a bounded fuzzy
+  match that refuses ties;
+* shape: unwrap a one-key wrapper object or a one-element list, wrap a lone value into a
+  list, decode a JSON string that holds the expected object or array;
+* scalars: ``"30"`` → 30, ``"1,234.5"`` → 1234.5, ``"yes"`` → True, 30.0 → 30, 7 → ``"7"``;
+* enums: by case and punctuation (``"In Progress"`` → ``"in_progress"``), then by a
+  unique prefix;
+* defaults for missing properties, and removal of properties the schema forbids.
+
+``anyOf``/``oneOf`` are tried branch by branch; the branch that becomes valid at the
+lowest cost wins.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+import regex
+
+from .ledger import Fix, pointer
+from .policy import Policy
+from .schema import Schema, json_type, type_matches
+
+__all__ = ["align", "normalise_key"]
+
+_STAGE = "align"
+_SEPARATORS = regex.compile(r"[\W_]+")
+_INT = regex.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.0*)?")
+_FLOAT = regex.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_LEADING_NUMBER = regex.compile(r"\s*[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?=\D|$)")
+_TRUE = frozenset({"true", "yes", "y", "on", "1", "t"})
+_FALSE = frozenset({"false", "no", "n", "off", "0", "f"})
+_NULL = frozenset({"null", "none", "nil", ""})
+_MAX_FUZZY_PROPS = 200
+
+
+def normalise_key(key: str) -> str:
+    """Fold case and drop separators: ``"First-Name"``, ``"firstName"`` → ``"firstname"``."""
+    return _SEPARATORS.sub("", key).casefold()
+
+
+def align(value: Any, schema: Schema, policy: Policy) -> tuple[Any, list[Fix]]:
+    """Align ``value`` to ``schema`` under ``policy``.
+
+    Returns:
+        The aligned value (new containers where anything changed; the input is never
+        mutated) and the fixes made.
+    """
+    aligner = _Aligner(schema, policy)
+    result = aligner.walk(value, schema.root, [])
+    return result, aligner.fixes
+
+
+class _Aligner:
+    def __init__(self, schema: Schema, policy: Policy) -> None:
+        self.schema = schema
+        self.policy = policy
+        self.fixes: list[Fix] = []
+
+    def fix(self, rule: str, path: list[str | int], before: Any, after: Any) -> None:
+        self.fixes.append(Fix(_STAGE, rule, pointer(path), before, after, self.policy.cost(rule)))
+
+    def walk(self, value: Any, node: Any, path: list[str | int]) -> Any:
+        schema = self.schema
+        node = schema.resolve(node)
+        if not isinstance(node, dict) or not node:
+            return value
+        for sub in node.get("allOf", ()):
+            value = self.walk(value, sub, path)
+        if schema.branches(node):
+            chosen = self.choose_branch(value, node, path)
+            if chosen is not None:
+                return chosen[0]
+        info = schema.info(node)
+        if info.enum is not None and not _in_enum(value, info.enum):
+            matched = self.match_enum(value, info.enum, path)
+            if matched is not None:
+                return matched
+        if not type_matches(value, info.types):
+            value = self.convert(value, node, info.types, path)
+        elif (
+            isinstance(value, float)
+            and "number" not in info.types
+            and "integer" in info.types
+            and self.policy.coerce
+        ):
+            # 31.0 is an integer to JSON Schema but not to pydantic: write it as one.
+            self.fix("coerce", path, value, int(value))
+            value = int(value)
+        if isinstance(value, dict) and "object" in info.types:
+            return self.walk_object(value, node, path)
+        if isinstance(value, list) and "array" in info.types:
+            return [
+                self.walk(item, schema.item(node, i), [*path, i]) for i, item in enumerate(value)
+            ]
+        return value
+
+    # -- unions
+
+    def choose_branch(
+        self, value: Any, node: dict[str, Any], path: list[str | int]
+    ) -> tuple[Any] | None:
+        schema = self.schema
+        if schema.is_valid(value, node):
+            return (value,)
+        best: tuple[float, int, Any, list[Fix]] | None = None
+        for order, branch in enumerate(schema.branches(node)):
+            trial = _Aligner(schema, self.policy)
+            result = trial.walk(value, branch, path)
+            if not schema.is_valid(result, branch):
+                continue
+            cost = sum(f.cost for f in trial.fixes)
+            if best is None or cost < best[0]:
+                best = (cost, order, result, trial.fixes)
+        if best is None:
+            return None
+        self.fixes.extend(best[3])
+        return (best[2],)
+
+    # -- enums
+
+    def match_enum(self, value: Any, options: tuple[Any, ...], path: list[str | int]) -> Any:
+        if not self.policy.coerce:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            for option in options:
+                if isinstance(option, str) and option == _number_text(value):
+                    self.fix("coerce", path, value, option)
+                    return option
+        if not isinstance(value, str):
+            return None
+        wanted = normalise_key(value)
+        exact = [o for o in options if isinstance(o, str) and normalise_key(o) == wanted]
+        if len(exact) == 1:
+            self.fix("enum_case", path, value, exact[0])
+            return exact[0]
+        for option in options:
+            if (
+                isinstance(option, (int, float))
+                and not isinstance(option, bool)
+                and _number_text(option) == value.strip()
+            ):
+                self.fix("coerce", path, value, option)
+                return option
+        if len(wanted) >= 3:
+            prefixed = [
+                o
+                for o in options
+                if isinstance(o, str)
+                and (normalise_key(o).startswith(wanted) or wanted.startswith(normalise_key(o)))
+                and normalise_key(o)
+            ]
+            if len(prefixed) == 1:
+                self.fix("enum_case", path, value, prefixed[0])
+                return prefixed[0]
+        return None
+
+    # -- type conversion
+
+    def convert(
+        self, value: Any, node: dict[str, Any], types: frozenset[str], path: list[str | int]
+    ) -> Any:
+        policy = self.policy
+        if isinstance(value, str) and types & {"object", "array"} and policy.coerce:
+            decoded = self.decode(value, types, path)
+            if decoded is not _MISSING:
+                return decoded
+        if "array" in types and not isinstance(value, list):
+            if isinstance(value, dict) and len(value) == 1:
+                ((inner_key, inner),) = value.items()
+                item_info = self.schema.info(self.schema.item(node, 0))
+                if isinstance(inner, list) and inner_key not in item_info.properties:
+                    self.fix("unwrap_object", path, {inner_key: "…"}, "…")
+                    return inner
+            if value is not None or "null" not in types:
+                self.fix("wrap_list", path, value, [value])
+                return [value]
+        if (
+            "object" in types
+            and isinstance(value, list)
+            and len(value) == 1
+            and (isinstance(value[0], dict))
+        ):
+            self.fix("unwrap_list", path, "[…]", "…")
+            return value[0]
+        if value is None and "default" in node and self.policy.fill_defaults:
+            self.fix("fill_default", path, None, node["default"])
+            return node["default"]
+        if not policy.coerce:
+            return value
+        converted = _coerce_scalar(value, types, policy.loose_numbers)
+        if converted is not _MISSING:
+            self.fix("coerce", path, value, converted)
+            return converted
+        return value
+
+    def decode(self, text: str, types: frozenset[str], path: list[str | int]) -> Any:
+        from .lexical import LexicalError, parse
+
+        stripped = text.strip()
+        if not stripped or stripped[0] not in "{[":
+            return _MISSING
+        try:
+            parsed = parse(stripped, None, self.policy.replace(json_repair=False))
+        except (LexicalError, RecursionError):
+            return _MISSING
+        except Exception:  # any failure means "not a JSON string"
+            return _MISSING
+        if json_type(parsed.value) not in types:
+            return _MISSING
+        self.fix("decode_string", path, text, parsed.value)
+        prefix = pointer(path)
+        for inner in parsed.fixes:
+            self.fixes.append(
+                Fix(
+                    inner.stage,
+                    inner.rule,
+                    prefix + inner.path,
+                    inner.before,
+                    inner.after,
+                    inner.cost,
+                )
+            )
+        return parsed.value
+
+    # -- objects
+
+    def walk_object(
+        self, value: dict[str, Any], node: dict[str, Any], path: list[str | int]
+    ) -> dict[str, Any]:
+        schema = self.schema
+        info = schema.info(node)
+        props = info.properties
+        if props and self.policy.coerce:
+            value = self.unwrap_wrapper(value, node, props, path)
+        if props:
+            value = self.map_keys(value, node, props, path)
+        out: dict[str, Any] = {}
+        forbid_extra = not info.additional and self.policy.drop_extra
+        patterns = node.get("patternProperties") or {}
+        for key, item in value.items():
+            if forbid_extra and key not in props and not _matches_any(key, patterns):
+                self.fix("drop_extra", [*path, key], item, None)
+                continue
+            out[key] = self.walk(item, schema.child(node, key), [*path, key])
+        if self.policy.fill_defaults:
+            for name, sub in props.items():
+                if name in out:
+                    continue
+                resolved = schema.resolve(sub)
+                if isinstance(resolved, dict) and "default" in resolved:
+                    out[name] = resolved["default"]
+                    self.fix("fill_default", [*path, name], None, resolved["default"])
+        return out
+
+    def unwrap_wrapper(
+        self,
+        value: dict[str, Any],
+        node: dict[str, Any],
+        props: Mapping[str, Any],
+        path: list[str | int],
+    ) -> dict[str, Any]:
+        """``{"person": {"name": …}}`` where the schema wants ``{"name": …}`` directly."""
+        if len(value) != 1:
+            return value
+        ((key, inner),) = value.items()
+        if not isinstance(inner, dict) or key in props:
+            return value
+        known = {normalise_key(p) for p in props}
+        if normalise_key(key) in known:
+            return value
+        if not any(normalise_key(k) in known for k in inner):
+            return value
+        self.fix("unwrap_object", path, {key: "…"}, "…")
+        return inner
+
+    def map_keys(
+        self,
+        value: dict[str, Any],
+        node: dict[str, Any],
+        props: Mapping[str, Any],
+        path: list[str | int],
+    ) -> dict[str, Any]:
+        unknown = [k for k in value if k not in props]
+        if not unknown:
+            return value
+        index = self.key_index(node, props)
+        taken = {k for k in value if k in props}
+        renames: dict[str, str] = {}
+        for key in unknown:
+            target, rule = self.match_key(key, index, props, taken)
+            if target is not None:
+                renames[key] = target
+                taken.add(target)
+                self.fix(rule, [*path, target], key, target)
+        if not renames:
+            return value
+        return {renames.get(k, k): v for k, v in value.items()}
+
+    def match_key(
+        self,
+        key: str,
+        index: tuple[dict[str, list[str]], dict[str, list[str]]],
+        props: Mapping[str, Any],
+        taken: set[str],
+    ) -> tuple[str | None, str]:
+        by_norm, by_alias = index
+        norm = normalise_key(key)
+        found = [p for p in by_norm.get(norm, ()) if p not in taken]
+        if len(found) == 1:
+            return found[0], "key_case"
+        found = [p for p in by_alias.get(norm, ()) if p not in taken]
+        if len(set(found)) == 1:
+            return found[0], "key_alias"
+        threshold = self.policy.fuzzy_keys
+        if threshold is None or not norm or len(props) > _MAX_FUZZY_PROPS or len(norm) > 100:
+            return None, ""
+        scored = sorted(
+            (
+                (difflib.SequenceMatcher(None, norm, normalise_key(p)).ratio(), p)
+                for p in props
+                if p not in taken
+            ),
+            reverse=True,
+        )
+        if not scored or scored[0][0] < threshold:
+            return None, ""
+        if len(scored) > 1 and scored[1][0] == scored[0][0]:
+            return None, ""  # a tie: refuse to guess
+        return scored[0][1], "key_fuzzy"
+
+    def key_index(
+        self, node: dict[str, Any], props: Mapping[str, Any]
+    ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        by_norm: dict[str, list[str]] = {}
+        by_alias: dict[str, list[str]] = {}
+        for name, sub in props.items():
+            by_norm.setdefault(normalise_key(name), []).append(name)
+            resolved = self.schema.resolve(sub)
+            if not isinstance(resolved, dict):
+                continue
+            aliases = list(resolved.get("x-aliases") or ())
+            if isinstance(resolved.get("title"), str):
+                aliases.append(resolved["title"])
+            for alias in aliases:
+                if isinstance(alias, str):
+                    by_alias.setdefault(normalise_key(alias), []).append(name)
+        return by_norm, by_alias
+
+
+class _Missing:
+    """Sentinel: a conversion that did not apply."""
+
+
+_MISSING: Any = _Missing()
+
+
+def _in_enum(value: Any, options: tuple[Any, ...]) -> bool:
+    # 1 == True in Python but not in JSON: compare with the type.
+    return any(value == o and type(value) is type(o) for o in options) or (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and any(
+            isinstance(o, (int, float)) and not isinstance(o, bool) and o == value for o in options
+        )
+    )
+
+
+def _matches_any(key: str, patterns: Mapping[str, Any]) -> bool:
+    for pattern in patterns:
+        try:
+            if regex.search(pattern, key):
+                return True
+        except regex.error:
+            continue
+    return False
+
+
+def _number_text(number: float) -> str:
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return str(number)
+
+
+def _coerce_scalar(value: Any, types: frozenset[str], loose: bool) -> Any:
+    """Convert a scalar to one of ``types``, or return ``_MISSING``."""
+    if isinstance(value, bool):
+        if "string" in types:
+            return "true" if value else "false"
+        return _MISSING
+    if isinstance(value, (int, float)):
+        if "integer" in types and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if "boolean" in types and value in (0, 1):
+            return bool(value)
+        if "string" in types:
+            return _number_text(value)
+        return _MISSING
+    if isinstance(value, str):
+        text = value.strip()
+        if "integer" in types and _INT.fullmatch(text):
+            return int(text.replace(",", "").split(".")[0])
+        if "number" in types and text and _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
+            number = float(text.replace(",", ""))
+            return int(number) if number.is_integer() and "." not in text else number
+        if "boolean" in types:
+            lowered = text.casefold()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+        if "null" in types and text.casefold() in _NULL:
+            return None
+        if loose and types & {"integer", "number"}:
+            match = _LEADING_NUMBER.match(text)
+            if match is not None:
+                digits = match.group().strip().replace(",", "")
+                number = float(digits)
+                if "integer" in types and number.is_integer():
+                    return int(number)
+                if "number" in types:
+                    return number
+        return _MISSING
+    return _MISSING

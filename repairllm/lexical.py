@@ -1,0 +1,268 @@
+"""Stage 2: turn one candidate text into a JSON value, recording every change.
+
+Three tiers, cheapest first:
+
+1. **strict**: ``orjson`` (then ``json`` for what orjson refuses but JSON allows: integers
+   beyond 64 bits, lone surrogates). Valid input costs one C parse and yields no fixes.
+2. **guided**: parse with ``json``; where it fails, look at the failure position and
+   apply one unambiguous local fix (a trailing comma, a missing comma, a Python literal,
+   a single-quoted string, an unquoted key, a comment, a raw control character, an
+   unescaped quote, a wrong closer), then parse again. A document with a few faults
+   costs a few C parses, not a character-by-character walk. Anything the local rules
+   cannot settle goes to tier 3.
+3. **tolerant**: one pass of our own parser (:class:`_Tolerant`) that understands every
+   failure class and consults the schema *while* it reads: what kind of token a value
+   is (``02134`` where a string is expected stays ``"02134"``), where an unquoted value
+   ends (at the next known key), whether ``#`` starts a comment or a value. It writes
+   compact, valid JSON text which ``json`` then parses.
+
+When all three fail, json-repair gets the text (if the policy allows), and what it
+reports having changed goes into the ledger at a high cost: it is known to return
+wrong values without a word, so the pipeline prefers any other candidate.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import regex
+
+from .ledger import Fix, pointer
+from .policy import Policy
+from .scan import (
+    CLOSER,
+    CONTAINER_RULES,
+    IDENT_KEY,
+    LITERALS,
+    QUOTE_RULE,
+    QUOTES,
+    STAGE,
+    STRING_REST,
+    WORD,
+    Edit,
+    LexicalError,
+    NotJSON,
+    Parsed,
+    comment_end,
+    escape_controls,
+    is_comment,
+    open_stack,
+    prev_nonspace,
+    quoted_span,
+    reject_constant,
+    strict_loads,
+    too_deep,
+)
+from .schema import Schema
+from .tolerant import Tolerant
+
+__all__ = ["LexicalError", "NotJSON", "Parsed", "parse", "strict_loads"]
+
+#: json-repair is slow and can be super-linear; it only sees candidates up to this size.
+_JSON_REPAIR_MAX = 256 * 1024
+#: after this many guided fixes the tolerant parser is cheaper than more re-parses.
+_MAX_GUIDED = 12
+
+
+def parse(text: str, schema: Schema | None, policy: Policy) -> Parsed:
+    """Turn ``text`` into a JSON value, trying the tiers in order.
+
+    Raises:
+        LexicalError: no tier could parse it.
+        RepairFailed: it nests deeper than the policy allows (a hard limit, not a parse
+            failure, so no other tier is tried).
+    """
+    try:
+        return Parsed(strict_loads(text), [])
+    except RecursionError:
+        raise too_deep(text, policy) from None
+    except ValueError:
+        pass
+    guided = _guided(text, policy)
+    if guided is not None:
+        return guided
+    try:
+        return Tolerant(text, schema, policy).run()
+    except NotJSON:
+        raise
+    except LexicalError as exc:
+        if not policy.json_repair or len(text) > _JSON_REPAIR_MAX:
+            raise
+        fallback = _via_json_repair(text, policy)
+        if fallback is None:
+            raise exc from None
+        return fallback
+
+
+# -- tier 2: guided by the strict parser's error position -----------------------------
+
+
+def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
+    """One local fix for the strict parser's complaint ``msg`` at ``pos``, or ``None``."""
+    n = len(text)
+    ch = text[pos] if pos < n else ""
+    prev = prev_nonspace(text, pos)
+    if msg.startswith(("Expecting value", "Expecting property name")):
+        if ch in "}]" and ch and prev >= 0 and text[prev] == ",":
+            return prev, prev + 1, "", "trailing_comma"
+        if ch and is_comment(text, pos):
+            return pos, comment_end(text, pos), "", "comment"
+        if ch in QUOTES and ch:
+            found = quoted_span(text, pos)
+            if found is None:
+                return None
+            rule = QUOTE_RULE.get(ch, "smart_quotes")
+            return pos, found[0], found[1], rule
+        if msg.startswith("Expecting property name"):
+            key = IDENT_KEY.match(text, pos)
+            if key is not None:
+                return pos, key.end(), json.dumps(key.group()), "unquoted_key"
+            return None
+        word = WORD.match(text, pos)
+        if word is not None and word.group() in LITERALS:
+            literal, rule = LITERALS[word.group()]
+            if rule:
+                return pos, word.end(), literal, rule
+        if ch == "," and prev >= 0 and text[prev] in ",[":
+            return pos, pos + 1, "", "extra_comma"
+        return None
+    if msg.startswith("Expecting ',' delimiter"):
+        if not ch:
+            return None
+        if ch in "}]":
+            stack = open_stack(text, pos)
+            if not stack:
+                return None
+            want = "{" if ch == "}" else "["
+            if want in stack:
+                idx = len(stack) - 1 - stack[::-1].index(want)
+                missing = "".join(CLOSER[o] for o in reversed(stack[idx + 1 :]))
+                return pos, pos, missing, "missing_closer"
+            return pos, pos + 1, CLOSER[stack[-1]], "wrong_closer"
+        if is_comment(text, pos):
+            return pos, comment_end(text, pos), "", "comment"
+        if prev >= 0 and text[prev] == '"' and (ch.isalnum() or ch in "_'(") and ch not in "tfn":
+            # A word right after a closed string: the "closing" quote was inside the text.
+            return prev, prev + 1, '\\"', "unescaped_quote"
+        if prev >= 0 and text[prev] == '"' and ch in "tfn" and WORD.match(text, pos):
+            word = WORD.match(text, pos)
+            if word is not None and word.group() not in ("true", "false", "null"):
+                return prev, prev + 1, '\\"', "unescaped_quote"
+        if ch in '"{[-' or ch.isdigit() or WORD.match(text, pos):
+            return prev + 1, prev + 1, ",", "missing_comma"
+        return None
+    if msg.startswith("Expecting ':' delimiter"):
+        if ch == "=":
+            return pos, pos + 1, ":", "missing_colon"
+        return None
+    if msg.startswith("Invalid control character"):
+        rest = STRING_REST.match(text, pos)
+        end = rest.end() if rest is not None else n
+        return pos, end, escape_controls(text[pos:end]), "raw_control_char"
+    if msg.startswith(("Invalid \\escape", "Invalid \\uXXXX")):
+        return pos, pos + 1, "\\\\", "invalid_escape"
+    if msg.startswith("Extra data"):
+        if text[pos:].strip(" \t\r\n}]") == "":
+            return pos, n, "", "extra_closer"
+        if is_comment(text, pos):
+            return pos, comment_end(text, pos), "", "comment"
+    return None
+
+
+def _guided(text: str, policy: Policy) -> Parsed | None:
+    current = text
+    edits: list[list[Any]] = []  # [position in current text, rule, before, after]
+    for _ in range(_MAX_GUIDED):
+        try:
+            value = json.loads(current, parse_constant=reject_constant)
+        except json.JSONDecodeError as exc:
+            edit = _diagnose(current, exc.msg, exc.pos)
+            if edit is None:
+                return None
+            start, end, replacement, rule = edit
+            delta = len(replacement) - (end - start)
+            for earlier in edits:
+                if earlier[0] > start:
+                    earlier[0] += delta
+            edits.append([start, rule, current[start:end], replacement])
+            current = current[:start] + replacement + current[end:]
+            continue
+        except ValueError:
+            return None  # NaN/Infinity: the tolerant parser knows where they stand
+        except RecursionError:
+            raise too_deep(text, policy) from None
+        paths = _paths_at(current, [e[0] for e in edits])
+        fixes = []
+        for (position, rule, before, after), path in zip(edits, paths, strict=True):
+            del position
+            if rule in CONTAINER_RULES and path:
+                path = path[: path.rfind("/")]
+            fixes.append(Fix(STAGE, rule, path, before, after, policy.cost(rule)))
+        return Parsed(value, fixes)
+    return None
+
+
+_PATH_TOKENS = regex.compile(r'"((?:[^"\\]|\\.)*)"[ \t\r\n]*(:)?|[{}\[\],]', regex.DOTALL)
+
+
+def _paths_at(text: str, positions: list[int]) -> list[str]:
+    """The JSON pointer in force at each position of the valid JSON ``text``."""
+    if not positions:
+        return []
+    order = sorted(range(len(positions)), key=positions.__getitem__)
+    result = [""] * len(positions)
+    stack: list[list[Any]] = []
+    it = iter(order)
+    current = next(it, None)
+
+    def here() -> str:
+        return pointer(frame[1] for frame in stack if frame[1] is not None)
+
+    for match in _PATH_TOKENS.finditer(text):
+        tok = match.group()
+        is_key = match.group(2) is not None
+        if is_key and stack:
+            # A fix at a key concerns that key's member, so the key is set first;
+            # a fix at a closer concerns the container, so closers are applied after.
+            raw = match.group(1)
+            stack[-1][1] = json.loads(f'"{raw}"') if "\\" in raw else raw
+        while current is not None and positions[current] <= match.start():
+            result[current] = here()
+            current = next(it, None)
+        if current is None:
+            break
+        if tok == "{":
+            stack.append(["{", None])
+        elif tok == "[":
+            stack.append(["[", 0])
+        elif tok in "}]":
+            if stack:
+                stack.pop()
+        elif tok == "," and stack and stack[-1][0] == "[":
+            stack[-1][1] += 1
+    while current is not None:
+        result[current] = here()
+        current = next(it, None)
+    return result
+
+
+def _via_json_repair(text: str, policy: Policy) -> Parsed | None:
+    import json_repair
+
+    try:
+        result = json_repair.loads(text, logging=True)
+    except RecursionError:
+        raise too_deep(text, policy) from None
+    except Exception:  # a dependency's failure is a parse failure here
+        return None
+    value, log = result if isinstance(result, tuple) else (result, [])
+    if value == "" and text.strip() not in ('""', "''"):
+        return None
+    entries = list(log) or [{"text": "repaired", "context": text[:80]}]
+    share = policy.cost("json_repair") / len(entries)
+    fixes = [
+        Fix(STAGE, "json_repair", "", entry.get("context"), entry.get("text"), share)
+        for entry in entries
+    ]
+    return Parsed(value, fixes, truncated=False)

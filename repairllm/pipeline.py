@@ -1,0 +1,270 @@
+"""Stages 4 and 5: run candidates through lexical → align → validate, and choose.
+
+:func:`repair` is the public entry point. Valid JSON takes a fast path (one strict parse,
+one validation, no candidate search). Otherwise every candidate the extractor finds is
+parsed, aligned and validated; the valid one with the lowest ledger cost wins, ties going
+to the better-ranked candidate (or failing, if the policy says so). When none is valid,
+the error carries the most promising candidate, its remaining issues and its ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, overload
+
+import orjson
+
+from .align import align
+from .errors import AmbiguousRepair, InvalidInput, NoJSONFound, RepairFailed
+from .extract import Candidate, candidates, split_think
+from .ledger import Fix, Issue, Ledger
+from .lexical import LexicalError, NotJSON, parse
+from .policy import Policy, resolve_policy
+from .schema import Schema, compile_schema
+
+__all__ = ["Outcome", "repair", "run"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome:
+    """Everything known about one repair.
+
+    Attributes:
+        value: the result: a JSON value, or a model instance when the schema is a
+            pydantic model or type.
+        ledger: every change made, in order.
+        candidate: the piece of the reply the value came from.
+        issues: what is still wrong (empty when the value is valid).
+        raw: the reply as given.
+        data: the JSON value before it was turned into a model instance.
+        truncated: the value was completed from a reply that was cut off.
+    """
+
+    value: Any
+    ledger: Ledger
+    candidate: Candidate | None
+    issues: list[Issue]
+    raw: str
+    data: Any = None
+    truncated: bool = False
+    _rank: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def valid(self) -> bool:
+        """Whether the value satisfies the schema (and the policy)."""
+        return not self.issues
+
+    @property
+    def cost(self) -> float:
+        """The total cost of the ledger."""
+        return self.ledger.cost
+
+
+@overload
+def repair(
+    text: str | bytes,
+    schema: type[T],
+    *,
+    policy: Policy | str | None = ...,
+    outcome: Literal[False] = ...,
+) -> T: ...
+@overload
+def repair(
+    text: str | bytes,
+    schema: Any = ...,
+    *,
+    policy: Policy | str | None = ...,
+    outcome: Literal[True],
+) -> Outcome: ...
+@overload
+def repair(
+    text: str | bytes,
+    schema: Any = ...,
+    *,
+    policy: Policy | str | None = ...,
+    outcome: bool = ...,
+) -> Any: ...
+
+
+def repair(
+    text: str | bytes,
+    schema: Any = None,
+    *,
+    policy: Policy | str | None = None,
+    outcome: bool = False,
+) -> Any:
+    """Turn a model's reply into a trustworthy value.
+
+    Args:
+        text: the reply (str, or bytes holding UTF-8).
+        schema: ``None`` for any JSON value; a pydantic model or a type such as
+            ``list[int]`` for a validated instance; or a JSON Schema dict.
+        policy: a :class:`Policy` or a preset name: ``"strict"``, ``"default"``, ``"lenient"``.
+        outcome: return the :class:`Outcome` (value, ledger, candidate, issues, raw)
+            instead of the value alone.
+
+    Returns:
+        The value, or the :class:`Outcome` when ``outcome`` is true.
+
+    Raises:
+        NoJSONFound: nothing in the text looks like JSON.
+        RepairFailed: JSON was found but could not be made valid; ``.best`` holds the
+            closest candidate, with ``.issues`` and ``.ledger``.
+        AmbiguousRepair: different values tie and the policy says to fail.
+        SchemaError: the schema is unusable.
+        InvalidInput: ``text`` is not text.
+
+    Example:
+        >>> repair("Sure! ```json\\n{'name': 'Ann', 'age': '31',}\\n```")
+        {'name': 'Ann', 'age': '31'}
+    """
+    result = run(text, schema, policy)
+    return result if outcome else result.value
+
+
+def run(text: str | bytes, schema: Any = None, policy: Policy | str | None = None) -> Outcome:
+    """:func:`repair` returning the :class:`Outcome` always."""
+    raw = _as_text(text)
+    compiled = compile_schema(schema) if schema is not None else None
+    chosen_policy = resolve_policy(policy)
+    fast = _fast_path(raw, compiled)
+    if fast is not None:
+        return fast
+    return _search(raw, compiled, chosen_policy)
+
+
+def _as_text(text: object) -> str:
+    if isinstance(text, str):
+        return text
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(
+                f"the reply is bytes but not UTF-8 (bad byte at offset {exc.start}); "
+                "decode it yourself and pass a str"
+            ) from exc
+    raise InvalidInput(f"repair() needs the reply as str or bytes, not {type(text).__name__}")
+
+
+def _fast_path(raw: str, schema: Schema | None) -> Outcome | None:
+    """Valid JSON that needs nothing: one C parse (and one validation)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    whole = Candidate(raw, "whole", 0, 0)
+    if schema is None:
+        return Outcome(value, Ledger(), whole, [], raw, data=value)
+    if schema.adapter is None:
+        if not schema.is_valid(value):
+            return None
+        return Outcome(value, Ledger(), whole, [], raw, data=value)
+    final, issues = schema.validate(value)
+    if issues:
+        return None
+    return Outcome(final, Ledger(), whole, [], raw, data=value)
+
+
+def _extraction_fixes(raw: str, cand: Candidate, policy: Policy) -> list[Fix]:
+    if cand.rule == "whole":
+        return []
+    if cand.rule == "think_block":
+        _, thoughts = split_think(raw)
+        dropped = " ".join(t.strip() for t in thoughts)
+    elif cand.start >= 0:
+        dropped = (raw[: cand.start] + " … " + raw[cand.start + len(cand.text) :]).strip()
+    else:
+        dropped = ""
+    if len(dropped) > 160:
+        dropped = dropped[:78] + " … " + dropped[-78:]
+    return [Fix("extract", cand.rule, "", dropped or None, None, policy.cost(cand.rule))]
+
+
+def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
+    valid: list[Outcome] = []
+    best_invalid: Outcome | None = None
+    reasons: list[str] = []
+    json_like = False  # some candidate started like JSON, even if it could not be parsed
+    for cand in candidates(raw, limit=policy.max_candidates):
+        extract_fixes = _extraction_fixes(raw, cand, policy)
+        floor = sum(f.cost for f in extract_fixes)
+        if valid and floor > valid[0].cost:
+            break  # candidates come in order of extraction cost: none left can win
+        try:
+            parsed = parse(cand.text, schema, policy)
+        except NotJSON as exc:
+            reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
+            continue
+        except LexicalError as exc:
+            json_like = True
+            reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
+            continue
+        json_like = True
+        ledger = Ledger.of(extract_fixes, parsed.fixes)
+        data = parsed.value
+        value: Any = data
+        issues: list[Issue] = []
+        if schema is not None:
+            try:
+                value, issues = schema.validate(data)
+                if issues and policy.align:
+                    data, align_fixes = align(data, schema, policy)
+                    ledger.extend(align_fixes)
+                    value, issues = schema.validate(data)
+            except RecursionError:
+                raise RepairFailed(
+                    raw, message="the value nests too deeply to align and validate"
+                ) from None
+        issues = issues + _policy_issues(ledger, parsed.truncated, policy)
+        result = Outcome(value, ledger, cand, issues, raw, data, parsed.truncated, cand.rank)
+        if not issues:
+            valid.append(result)
+            valid.sort(key=lambda o: (o.cost, o._rank))
+        elif best_invalid is None or (len(issues), result.cost) < (
+            len(best_invalid.issues),
+            best_invalid.cost,
+        ):
+            best_invalid = result
+    if valid:
+        return _choose(raw, valid, policy)
+    if not json_like:
+        raise NoJSONFound(raw)
+    raise RepairFailed(raw, best_invalid, reasons)
+
+
+def _policy_issues(ledger: Ledger, truncated: bool, policy: Policy) -> list[Issue]:
+    issues = []
+    refused = sorted({fix.rule for fix in ledger if fix.rule in policy.forbid})
+    if refused:
+        issues.append(
+            Issue("", f"policy {policy.name!r} forbids the repair rule(s) {', '.join(refused)}")
+        )
+    if truncated and not policy.accept_truncated:
+        issues.append(
+            Issue(
+                "",
+                f"the reply was cut off and policy {policy.name!r} does not accept completed "
+                "values; raise max_tokens or ask the model to continue",
+            )
+        )
+    if policy.max_cost is not None and ledger.cost > policy.max_cost:
+        issues.append(
+            Issue(
+                "",
+                f"the repairs cost {ledger.cost:.2f}, over the policy's ceiling of "
+                f"{policy.max_cost:.2f}",
+            )
+        )
+    return issues
+
+
+def _choose(raw: str, valid: list[Outcome], policy: Policy) -> Outcome:
+    best = valid[0]
+    if policy.on_ambiguity == "fail":
+        rivals = [o for o in valid[1:] if o.cost == best.cost and o.data != best.data]
+        if rivals:
+            raise AmbiguousRepair(raw, [best, *rivals])
+    return best

@@ -1,0 +1,256 @@
+"""Shared pieces of the lexical stage: its result type, its errors, and token helpers.
+
+Both tiers that repair text (the guided fixer in :mod:`repairllm.lexical` and the
+tolerant parser in :mod:`repairllm.tolerant`) read JSON-like text with these.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import regex
+
+from .errors import RepairFailed
+from .ledger import Fix
+from .policy import Policy
+
+STAGE = "lexical"
+
+
+class LexicalError(Exception):
+    """Internal: a candidate could not be parsed (the pipeline tries the next candidate)."""
+
+
+class NotJSON(LexicalError):
+    """Internal: the candidate does not even start like a JSON value (prose, say)."""
+
+
+@dataclass(slots=True)
+class Parsed:
+    """The result of the lexical stage for one candidate.
+
+    Attributes:
+        value: the JSON value.
+        fixes: the changes made, in order.
+        truncated: the text ended inside a value or container, which was completed.
+    """
+
+    value: Any
+    fixes: list[Fix]
+    truncated: bool = False
+
+
+def reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """Parse strictly valid JSON (RFC 8259: no NaN, no Infinity); raise ``ValueError`` if not.
+
+    Raises:
+        ValueError: (``json.JSONDecodeError`` included) the text is not valid JSON.
+        RecursionError: nesting exceeds the interpreter's limit.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    return json.loads(text, parse_constant=reject_constant)
+
+
+def too_deep(text: str, policy: Policy) -> RepairFailed:
+    return RepairFailed(
+        text,
+        message=(
+            f"the JSON nests deeper than the limit of {policy.max_depth} levels; "
+            "no model output needs this much, so the text is refused rather than parsed"
+        ),
+    )
+
+
+WS = regex.compile(r"[ \t\r\n]*")
+IDENT_KEY = regex.compile(r"[A-Za-z_$][\w$.-]*(?=[ \t]*:)")
+WORD = regex.compile(r"[A-Za-z_$][\w$]*")
+LITERALS: dict[str, tuple[str, str]] = {
+    "true": ("true", ""),
+    "false": ("false", ""),
+    "null": ("null", ""),
+    "True": ("true", "python_literal"),
+    "False": ("false", "python_literal"),
+    "None": ("null", "python_literal"),
+    "TRUE": ("true", "python_literal"),
+    "FALSE": ("false", "python_literal"),
+    "NULL": ("null", "python_literal"),
+    "Null": ("null", "python_literal"),
+    "NaN": ("null", "js_literal"),
+    "nan": ("null", "js_literal"),
+    "Infinity": ("null", "js_literal"),
+    "undefined": ("null", "js_literal"),
+}
+CONTROL = regex.compile(r"[\x00-\x1f]")
+BAD_ESCAPE = regex.compile(r'\\(?:u(?![0-9a-fA-F]{4})|[^"\\/bfnrtu])|\\$')
+STRING_REST = regex.compile(r'(?:[^"\\]|\\.)*', regex.DOTALL)
+STRUCTURE = regex.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]', regex.DOTALL)
+CLOSER = {"{": "}", "[": "]"}
+QUOTES = {"'": "'", "\u2018": "\u2019", "\u201c": "\u201d", "\u2019": "\u2019", "`": "`"}
+QUOTE_RULE = {"'": "single_quotes", "`": "single_quotes"}
+CONTAINER_RULES = frozenset(
+    {"trailing_comma", "wrong_closer", "missing_closer", "extra_closer", "extra_comma"}
+)
+
+JSON_NUMBER = regex.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?\Z")
+LITERAL_PREFIXES = ("true", "false", "null", "True", "False", "None")
+Edit = tuple[int, int, str, str]  # start, end, replacement, rule
+
+
+def prev_nonspace(text: str, pos: int) -> int:
+    i = pos - 1
+    while i >= 0 and text[i] in " \t\r\n":
+        i -= 1
+    return i
+
+
+def escape_controls(segment: str) -> str:
+    return CONTROL.sub(lambda m: json.dumps(m.group())[1:-1], segment)
+
+
+def comment_end(text: str, pos: int) -> int:
+    if text.startswith("/*", pos):
+        end = text.find("*/", pos + 2)
+        return len(text) if end < 0 else end + 2
+    end = text.find("\n", pos)
+    return len(text) if end < 0 else end
+
+
+def is_comment(text: str, pos: int) -> bool:
+    return text.startswith(("//", "/*", "#"), pos)
+
+
+def quoted_span(text: str, pos: int) -> tuple[int, str] | None:
+    """A string in single or typographic quotes at ``pos``: its end and its JSON form.
+
+    The closing quote is the first one followed by a delimiter, so apostrophes inside
+    (``'it's'``) stay part of the text. ``None`` when no such quote exists.
+    """
+    close = QUOTES[text[pos]]
+    i = pos + 1
+    n = len(text)
+    while True:
+        j = text.find(close, i)
+        if j < 0:
+            return None
+        k = j + 1
+        while k < n and text[k] in " \t\r\n":
+            k += 1
+        if k >= n or text[k] in ",:}]":
+            body = text[pos + 1 : j]
+            if text[pos] in "\u201c" and "\u201c" in body:
+                return None
+            return j + 1, json_string(body.replace("\\'", "'"))
+        i = j + 1
+
+
+def json_string(body: str) -> str:
+    """A JSON string literal holding ``body``, which may carry JSON escapes already."""
+    out = []
+    i = 0
+    n = len(body)
+    while i < n:
+        ch = body[i]
+        if ch == "\\" and i + 1 < n and body[i + 1] in '"\\/bfnrtu':
+            if body[i + 1] == "u" and not regex.match(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
+                out.append("\\\\")
+                i += 1
+                continue
+            out.append(body[i : i + 2])
+            i += 2
+            continue
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch < " ":
+            out.append(json.dumps(ch)[1:-1])
+        else:
+            out.append(ch)
+        i += 1
+    return '"' + "".join(out) + '"'
+
+
+def open_stack(text: str, end: int) -> list[str]:
+    stack: list[str] = []
+    for match in STRUCTURE.finditer(text, 0, end):
+        tok = match.group()
+        if tok in CLOSER:
+            stack.append(tok)
+        elif tok in "}]" and stack:
+            stack.pop()
+    return stack
+
+
+IDENT_TAIL = regex.compile(r"[\w$ -]*")
+
+
+def find_quote(text: str, start: int, closer: str) -> int:
+    """The next unescaped ``closer`` at or after ``start`` (-1 if none)."""
+    i = start
+    while True:
+        j = text.find(closer, i)
+        if j < 0:
+            return -1
+        back = j - 1
+        while back >= start and text[back] == "\\":
+            back -= 1
+        if (j - 1 - back) % 2 == 0:
+            return j
+        i = j + 1
+
+
+def strip_escapes(body: str) -> str:
+    return regex.sub(r"\\.", "", body)
+
+
+def starts_literal(text: str, pos: int) -> bool:
+    word = WORD.match(text, pos)
+    return word is not None and (
+        word.group() in LITERALS or any(f.startswith(word.group()) for f in LITERAL_PREFIXES)
+    )
+
+
+def normalise_number(raw: str) -> str | None:
+    """Rewrite a number JSON refuses (``+1``, ``.5``, ``5.``, ``007``, ``0x1F``) as JSON."""
+    body = raw[1:] if raw[0] in "+-" else raw
+    sign = "-" if raw[0] == "-" else ""
+    if body[:2].lower() == "0x":
+        try:
+            return sign + str(int(body, 16))
+        except ValueError:
+            return None
+    if body.startswith("."):
+        body = "0" + body
+    if body.endswith("."):
+        body = body + "0"
+    body = body.replace(".e", ".0e").replace(".E", ".0E")
+    stripped = body.lstrip("0")
+    if not stripped or stripped[0] in ".eE":
+        stripped = "0" + stripped
+    token = sign + stripped
+    return token if JSON_NUMBER.match(token) else None
+
+
+def next_key(
+    text: str, start: int, end: int, keys: frozenset[str], current: str | None
+) -> int | None:
+    """Where an unquoted value stops because a known key begins (``name: Ann age: 3``)."""
+    best: int | None = None
+    for key in keys:
+        if key == current:
+            continue
+        for pattern in (f' "{key}"', f" {key}:", f" {key} :", f'\t"{key}"'):
+            found = text.find(pattern, start, end + len(pattern))
+            if found >= 0 and (best is None or found < best):
+                best = found
+    return best

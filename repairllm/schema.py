@@ -1,0 +1,401 @@
+"""One view of whatever the caller calls a schema: a pydantic model, a type, or a JSON Schema.
+
+:func:`compile_schema` turns any of them into a :class:`Schema` (cached), which knows
+its JSON Schema form, validates values, and answers the questions the repair stages
+ask while they walk a value: what types may stand here, which keys does this object
+know, what schema applies to this key or that item.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import orjson
+import pydantic
+import referencing.exceptions
+from jsonschema.validators import validator_for
+
+from .errors import SchemaError
+from .ledger import Issue, escape_pointer
+
+__all__ = ["ANY", "JSON_TYPES", "NodeInfo", "Schema", "compile_schema"]
+
+JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+#: "Any type": a node that constrains nothing.
+ANY: frozenset[str] = JSON_TYPES
+
+_MAX_REF_HOPS = 64
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a Python value (``bool`` before ``int``, as JSON sees it)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def type_matches(value: Any, types: frozenset[str]) -> bool:
+    """Whether ``value`` is one of the JSON ``types`` (an integer is also a number)."""
+    kind = json_type(value)
+    if kind in types:
+        return True
+    if kind == "integer" and "number" in types:
+        return True
+    return kind == "number" and "integer" in types and float(value).is_integer()
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What the repair stages need to know about one schema node.
+
+    Attributes:
+        types: the JSON types allowed here (all of them when unconstrained).
+        properties: declared properties of an object, merged across ``allOf``/``anyOf``/``oneOf``.
+        additional: whether undeclared properties are allowed.
+        enum: the allowed values when the node is an ``enum`` or ``const``, else ``None``.
+    """
+
+    types: frozenset[str]
+    properties: Mapping[str, Any]
+    additional: bool
+    enum: tuple[Any, ...] | None
+
+
+class Schema:
+    """A compiled schema: JSON Schema form, validator, and navigation.
+
+    Build one with :func:`compile_schema`; it is cached, so passing the same model or the
+    same dict object again costs nothing.
+    """
+
+    def __init__(self, root: Any, adapter: pydantic.TypeAdapter[Any] | None = None) -> None:
+        if not isinstance(root, (dict, bool)):
+            raise SchemaError(
+                f"a JSON Schema must be a dict or a bool, not {type(root).__name__}", root
+            )
+        self.root: Any = root
+        self.adapter = adapter
+        cls = validator_for(root, default=jsonschema.Draft202012Validator)
+        try:
+            cls.check_schema(root)  # type: ignore[arg-type]
+        except jsonschema.SchemaError as exc:
+            where = "/" + "/".join(escape_pointer(p) for p in exc.absolute_path)
+            raise SchemaError(f"invalid JSON Schema at {where}: {exc.message}", root) from exc
+        self.validator = cls(root, format_checker=cls.FORMAT_CHECKER)
+        self._info: dict[int, tuple[Any, NodeInfo]] = {}
+        self._sub: dict[int, tuple[Any, Any]] = {}
+
+    # -- navigation --------------------------------------------------------------------
+
+    def resolve(self, node: Any) -> Any:
+        """Follow ``$ref`` (JSON pointers into this document) until a plain node is reached.
+
+        Sibling keywords beside a ``$ref`` are kept (draft 2019-09 and later allow them).
+        An unresolvable reference yields ``{}`` (anything) here; validation reports it.
+        """
+        hops = 0
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            target = self._lookup(node["$ref"])
+            if len(node) > 1 and isinstance(target, dict):
+                merged = {k: v for k, v in node.items() if k != "$ref"}
+                target = {**target, **merged}
+            node = target
+            hops += 1
+            if hops > _MAX_REF_HOPS:
+                raise SchemaError(f"$ref chain longer than {_MAX_REF_HOPS}: a cycle?", node)
+        return node
+
+    def _lookup(self, ref: str) -> Any:
+        if not ref.startswith("#"):
+            return {}
+        node: Any = self.root
+        for raw in ref[1:].split("/")[1:]:
+            part = raw.replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return {}
+        return node
+
+    def branches(self, node: Any) -> list[Any]:
+        """The alternatives of an ``anyOf``/``oneOf`` node (resolved), or ``[]``."""
+        node = self.resolve(node)
+        if not isinstance(node, dict):
+            return []
+        out: list[Any] = []
+        for key in ("anyOf", "oneOf"):
+            for branch in node.get(key, ()):
+                resolved = self.resolve(branch)
+                if isinstance(node, dict) and len(node) > 1:
+                    # Keywords beside anyOf apply to every branch (e.g. a shared "type").
+                    base = {k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}
+                    if isinstance(resolved, dict):
+                        resolved = {**base, **resolved}
+                out.append(resolved)
+        return out
+
+    def info(self, node: Any) -> NodeInfo:
+        """What may stand at ``node``: types, properties, enum (cached per node)."""
+        key = id(node)
+        hit = self._info.get(key)
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        result = self._compute_info(node, depth=0)
+        self._info[key] = (node, result)
+        return result
+
+    def _compute_info(self, node: Any, depth: int) -> NodeInfo:
+        node = self.resolve(node)
+        if node is True or node == {} or depth > 16:
+            return NodeInfo(ANY, {}, True, None)
+        if node is False or not isinstance(node, dict):
+            return NodeInfo(frozenset(), {}, False, None)
+        types: set[str] = set()
+        props: dict[str, Any] = dict(node.get("properties") or {})
+        additional = node.get("additionalProperties", True) is not False
+        if node.get("unevaluatedProperties") is False and "additionalProperties" not in node:
+            additional = False
+        enum: tuple[Any, ...] | None = None
+        if "const" in node:
+            enum = (node["const"],)
+        elif isinstance(node.get("enum"), list):
+            enum = tuple(node["enum"])
+        declared = node.get("type")
+        if isinstance(declared, str):
+            types.add(declared)
+        elif isinstance(declared, list):
+            types.update(t for t in declared if isinstance(t, str))
+        if node.get("nullable") is True:  # OpenAPI 3.0 style, common in the wild
+            types.add("null")
+        if enum is not None and not types:
+            types.update(json_type(v) for v in enum)
+        subs = [self.resolve(b) for b in node.get("allOf", ())]
+        alts = self.branches(node)
+        for sub in [*subs, *alts]:
+            sub_info = self._compute_info(sub, depth + 1)
+            for name, prop in sub_info.properties.items():
+                props.setdefault(name, prop)
+            if sub in alts or not declared:
+                types.update(sub_info.types)
+            if sub_info.enum is not None and enum is None and sub in alts:
+                enum = sub_info.enum
+            if sub in alts:
+                additional = additional or sub_info.additional
+        if not types:
+            if props or "additionalProperties" in node or "required" in node:
+                types.add("object")
+            elif "items" in node or "prefixItems" in node:
+                types.add("array")
+            else:
+                types.update(ANY)
+        if "number" in types:
+            types.add("integer")
+        return NodeInfo(frozenset(types), props, additional, enum)
+
+    def child(self, node: Any, key: str) -> Any:
+        """The schema of property ``key`` of an object at ``node``."""
+        node = self.resolve(node)
+        if not isinstance(node, dict):
+            return node if node is False else {}
+        info = self.info(node)
+        if key in info.properties:
+            return info.properties[key]
+        for pattern, sub in (node.get("patternProperties") or {}).items():
+            try:
+                if re.search(pattern, key):
+                    return sub
+            except re.error:
+                continue
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            return extra
+        for alt in self.branches(node):
+            found = self.child(alt, key) if isinstance(alt, dict) and alt is not node else {}
+            if found != {}:
+                return found
+        return {}
+
+    def item(self, node: Any, index: int) -> Any:
+        """The schema of element ``index`` of an array at ``node``."""
+        node = self.resolve(node)
+        if not isinstance(node, dict):
+            return node if node is False else {}
+        prefix = node.get("prefixItems")
+        items = node.get("items")
+        if isinstance(prefix, list):
+            if index < len(prefix):
+                return prefix[index]
+            return items if isinstance(items, (dict, bool)) else {}
+        if isinstance(items, list):  # draft 4-7 tuple form
+            if index < len(items):
+                return items[index]
+            extra = node.get("additionalItems")
+            return extra if isinstance(extra, (dict, bool)) else {}
+        if isinstance(items, (dict, bool)):
+            return items
+        for alt in self.branches(node):
+            found = self.item(alt, index) if alt is not node else {}
+            if found != {}:
+                return found
+        return {}
+
+    # -- validation --------------------------------------------------------------------
+
+    def subvalidator(self, node: Any) -> Any:
+        """A validator for a node of this schema (``$ref`` still resolved against the root)."""
+        key = id(node)
+        hit = self._sub.get(key)
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        sub = self.validator.evolve(schema=node)
+        self._sub[key] = (node, sub)
+        return sub
+
+    def is_valid(self, value: Any, node: Any = None) -> bool:
+        """Whether ``value`` satisfies the schema (or the sub-schema ``node``)."""
+        validator = self.validator if node is None else self.subvalidator(node)
+        try:
+            return bool(validator.is_valid(value))
+        except referencing.exceptions.Unresolvable as exc:
+            raise SchemaError(f"the schema has a $ref that cannot be resolved: {exc}") from exc
+        except RecursionError as exc:
+            raise SchemaError("the value or schema nests too deeply to validate") from exc
+
+    def issues(self, value: Any) -> list[Issue]:
+        """Everything wrong with ``value`` against the JSON Schema, by JSON pointer."""
+        try:
+            errors = sorted(
+                self.validator.iter_errors(value), key=lambda e: (list(e.absolute_path), e.message)
+            )
+        except referencing.exceptions.Unresolvable as exc:
+            raise SchemaError(f"the schema has a $ref that cannot be resolved: {exc}") from exc
+        except RecursionError as exc:
+            raise SchemaError("the value or schema nests too deeply to validate") from exc
+        return [_issue_from_jsonschema(e) for e in errors]
+
+    def validate(self, value: Any) -> tuple[Any, list[Issue]]:
+        """Validate ``value``; return the final value (a model instance for pydantic) and issues.
+
+        With a pydantic model or type, the value is checked by pydantic in strict JSON mode
+        (so ``"30"`` is *not* silently turned into 30: that is the align stage's job, and it
+        writes a ledger entry); with a JSON Schema, by jsonschema with format checking.
+        """
+        if self.adapter is not None:
+            try:
+                data = orjson.dumps(value)
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                return value, [Issue("", f"not serialisable as JSON: {exc}", got=value)]
+            try:
+                return self.adapter.validate_json(data, strict=True), []
+            except pydantic.ValidationError as exc:
+                return value, [_issue_from_pydantic(e) for e in exc.errors()]
+        issues = self.issues(value)
+        return value, issues
+
+
+def _issue_from_jsonschema(error: jsonschema.ValidationError) -> Issue:
+    path = "".join("/" + escape_pointer(p) for p in error.absolute_path)
+    expected: Any = error.validator_value if error.validator != "$ref" else None
+    if error.validator in ("properties", "items", "allOf"):
+        expected = None
+    return Issue(path, error.message, expected=_short(expected), got=_short(error.instance))
+
+
+def _issue_from_pydantic(error: Any) -> Issue:
+    loc = error.get("loc", ())
+    path = "".join("/" + escape_pointer(p) for p in loc)
+    got = error.get("input")
+    if error.get("type") == "missing":
+        got = None
+    return Issue(path, error.get("msg", "invalid"), expected=error.get("type"), got=_short(got))
+
+
+def _short(value: Any, limit: int = 200) -> Any:
+    """Keep issues small: long containers and strings are abbreviated in reports."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "…"
+    if isinstance(value, (dict, list)):
+        try:
+            text = orjson.dumps(value).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            return repr(value)[:limit]
+        return value if len(text) <= limit else text[:limit] + "…"
+    return value
+
+
+# -- building and caching --------------------------------------------------------------
+
+_CACHE_SIZE = 256
+_dict_cache: OrderedDict[int, tuple[Any, Schema]] = OrderedDict()
+_type_cache: dict[Any, Schema] = {}
+_lock = threading.Lock()
+
+
+def compile_schema(schema: Any) -> Schema:
+    """Turn a pydantic model, a Python type, a JSON Schema dict (or bool) into a :class:`Schema`.
+
+    Raises:
+        SchemaError: the schema is not usable (with where and why).
+    """
+    if isinstance(schema, Schema):
+        return schema
+    if isinstance(schema, (dict, bool)):
+        key = id(schema)
+        with _lock:
+            hit = _dict_cache.get(key)
+            if hit is not None and hit[0] is schema:
+                _dict_cache.move_to_end(key)
+                return hit[1]
+        built = Schema(schema)
+        with _lock:
+            _dict_cache[key] = (schema, built)
+            while len(_dict_cache) > _CACHE_SIZE:
+                _dict_cache.popitem(last=False)
+        return built
+    try:
+        hash(schema)
+    except TypeError:
+        raise SchemaError(
+            f"cannot use a {type(schema).__name__} as a schema; pass a pydantic model, "
+            "a type such as list[int], or a JSON Schema dict",
+            schema,
+        ) from None
+    with _lock:
+        cached = _type_cache.get(schema)
+    if cached is not None:
+        return cached
+    try:
+        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(schema)
+        root = adapter.json_schema()
+    except (pydantic.PydanticSchemaGenerationError, pydantic.PydanticUserError, TypeError) as exc:
+        raise SchemaError(
+            f"cannot build a schema from {schema!r}: {exc}; pass a pydantic model, "
+            "a type such as list[int], or a JSON Schema dict",
+            schema,
+        ) from exc
+    built = Schema(root, adapter)
+    with _lock:
+        if len(_type_cache) >= _CACHE_SIZE:
+            _type_cache.clear()
+        _type_cache[schema] = built
+    return built

@@ -1,0 +1,568 @@
+"""Tier 3 of the lexical stage: a single-pass, schema-aware parser for broken JSON.
+
+It reads the text once, left to right, with an explicit stack (no recursion, so depth is
+bounded by the policy rather than by Python), understands every failure class the
+pipeline knows, and asks the schema while it reads: a number where only a string fits
+stays text (``02134`` → ``"02134"``), an unquoted value ends where the next known key
+begins, ``#`` starts a value where a string is due and a comment elsewhere. It writes
+compact, valid JSON, which the C parser then turns into the value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import regex
+
+from .ledger import Fix, pointer
+from .policy import Policy
+from .scan import (
+    BAD_ESCAPE,
+    CONTROL,
+    IDENT_TAIL,
+    JSON_NUMBER,
+    LITERAL_PREFIXES,
+    LITERALS,
+    QUOTE_RULE,
+    QUOTES,
+    STAGE,
+    WORD,
+    LexicalError,
+    NotJSON,
+    Parsed,
+    comment_end,
+    find_quote,
+    is_comment,
+    json_string,
+    next_key,
+    normalise_number,
+    starts_literal,
+    strict_loads,
+    strip_escapes,
+    too_deep,
+)
+from .schema import ANY, Schema
+
+_KEY, _COLON, _VALUE, _AFTER = range(4)
+_NUMBER = regex.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+_DQ_VALID = regex.compile(r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
+_UNQUOTED_KEY = regex.compile(r"[^\s:,{}\[\]\"']+(?:[ \t]+[^\s:,{}\[\]\"']+)*(?=[ \t]*[:=])")
+_UNQUOTED_VALUE = {
+    "{": regex.compile(r"[^,}\]\n]*"),
+    "[": regex.compile(r"[^,\]}\n]*"),
+}
+
+
+class _Frame:
+    __slots__ = ("after_comma", "comma_at", "index", "key", "kind", "member_at", "node", "state")
+
+    def __init__(self, kind: str, node: Any, member_at: int) -> None:
+        # member_at: where the current member starts in the output (after the opener,
+        # or at the comma before it), so a member cut off by the end can be dropped.
+        self.kind = kind
+        self.node = node
+        self.state = _KEY if kind == "{" else _VALUE
+        self.key: str | None = None
+        self.index = 0
+        self.after_comma = False
+        self.comma_at = -1
+        self.member_at = member_at
+
+
+class Tolerant:
+    """A single-pass, schema-aware parser for broken JSON that writes valid JSON text."""
+
+    def __init__(self, text: str, schema: Schema | None, policy: Policy) -> None:
+        self.text = text
+        self.n = len(text)
+        self.schema = schema
+        self.policy = policy
+        self.out: list[str] = []
+        self.stack: list[_Frame] = []
+        self.fixes: list[Fix] = []
+        self.truncated = False
+        self.done = False
+
+    # -- bookkeeping
+
+    def fix(self, rule: str, before: Any, after: Any, *, container: bool = False) -> None:
+        parts: list[str | int] = []
+        frames = self.stack[:-1] if container and self.stack else self.stack
+        for i, frame in enumerate(frames):
+            if frame.kind == "[":
+                parts.append(frame.index)
+            elif frame.key is not None and (i < len(frames) - 1 or frame.state != _KEY):
+                parts.append(frame.key)
+        self.fixes.append(Fix(STAGE, rule, pointer(parts), before, after, self.policy.cost(rule)))
+
+    def types_here(self) -> frozenset[str]:
+        if self.schema is None:
+            return ANY
+        return self.schema.info(self.node_here()).types
+
+    def node_here(self) -> Any:
+        if self.schema is None:
+            return {}
+        if not self.stack:
+            return self.schema.root
+        frame = self.stack[-1]
+        if frame.kind == "[":
+            return self.schema.item(frame.node, frame.index)
+        return self.schema.child(frame.node, frame.key or "")
+
+    def known_keys(self) -> frozenset[str]:
+        if self.schema is None or not self.stack:
+            return frozenset()
+        frame = self.stack[-1]
+        target = frame if frame.kind == "{" else None
+        if target is None:
+            return frozenset()
+        return frozenset(self.schema.info(target.node).properties)
+
+    # -- main loop
+
+    def run(self) -> Parsed:
+        text = self.text
+        pos = self.skip(0)
+        if pos >= self.n:
+            raise NotJSON("nothing but whitespace and comments")
+        first = text[pos]
+        if not (first in '{["-' or first in QUOTES or first.isdigit() or starts_literal(text, pos)):
+            raise NotJSON(f"no JSON value at the start (found {first!r})")
+        while True:
+            pos = self.skip(pos)
+            if pos >= self.n:
+                self.finish()
+                break
+            if self.done:
+                if text[pos] in "}]":
+                    self.fix("extra_closer", text[pos], None)
+                    pos += 1
+                    continue
+                raise LexicalError(f"text after the value at offset {pos}")
+            if len(self.stack) > self.policy.max_depth:
+                raise too_deep(text, self.policy)
+            if not self.stack:
+                pos = self.value(pos)
+                continue
+            frame = self.stack[-1]
+            state = frame.state
+            if state == _VALUE:
+                pos = self.value(pos)
+            elif state == _AFTER:
+                pos = self.after(pos, frame)
+            elif state == _KEY:
+                pos = self.key(pos, frame)
+            else:
+                pos = self.colon(pos, frame)
+        out = "".join(self.out)
+        try:
+            value = strict_loads(out)
+        except RecursionError:
+            raise too_deep(text, self.policy) from None
+        except ValueError as exc:  # pragma: no cover - a bug in this parser
+            raise LexicalError(f"internal: produced invalid JSON ({exc})") from exc
+        return Parsed(value, self.fixes, self.truncated)
+
+    def skip(self, pos: int) -> int:
+        text = self.text
+        n = self.n
+        while pos < n:
+            ch = text[pos]
+            if ch in " \t\r\n\ufeff\u00a0":
+                pos += 1
+            elif (ch == "/" and text.startswith(("//", "/*"), pos)) or (
+                ch == "#" and not self.hash_is_value()
+            ):
+                end = comment_end(text, pos)
+                self.fix("comment", text[pos:end], None)
+                pos = end
+            else:
+                break
+        return pos
+
+    def hash_is_value(self) -> bool:
+        """``#`` where a value is due and the schema wants a string starts the value."""
+        if not self.stack or self.stack[-1].state != _VALUE:
+            return False
+        types = self.types_here()
+        return "string" in types and types != ANY
+
+    def complete(self) -> None:
+        if not self.stack:
+            self.done = True
+            return
+        frame = self.stack[-1]
+        frame.state = _AFTER
+        frame.after_comma = False
+
+    # -- states
+
+    def value(self, pos: int) -> int:
+        text = self.text
+        ch = text[pos]
+        frame = self.stack[-1] if self.stack else None
+        if ch == "{" or ch == "[":
+            node = self.node_here()
+            self.stack.append(_Frame(ch, node, len(self.out) + 1))
+            self.out.append(ch)
+            return pos + 1
+        if ch == '"':
+            return self.dq_string(pos, key=False)
+        if ch in QUOTES:
+            return self.other_string(pos, key=False)
+        if ch in "}]":
+            if frame is None:
+                raise LexicalError("a closer where a value was expected")
+            if frame.kind == "{":
+                self.fix("missing_value", None, None)
+                self.out.append("null")
+                self.complete()
+            return self.close(pos, frame)
+        if ch == ",":
+            if frame is None:
+                raise LexicalError("a comma where a value was expected")
+            if frame.kind == "[":
+                self.fix("extra_comma", ",", None)
+                return pos + 1
+            self.fix("missing_value", None, None)
+            self.out.append("null")
+            self.complete()
+            return pos
+        if ch == "-" and text.startswith("-Infinity", pos):
+            self.fix("js_literal", "-Infinity", None)
+            self.out.append("null")
+            self.complete()
+            return pos + 9
+        if ch.isdigit() or ch in "-+.":
+            return self.number(pos)
+        word = WORD.match(text, pos)
+        if word is not None:
+            got = word.group()
+            literal = LITERALS.get(got)
+            if literal is not None:
+                value, rule = literal
+                if rule:
+                    self.fix(rule, got, value)
+                self.out.append(value)
+                self.complete()
+                return word.end()
+            if word.end() >= self.n and got != "" and frame is not None:
+                for full in LITERAL_PREFIXES:
+                    if full.startswith(got):
+                        self.truncated = True
+                        value = LITERALS[full][0]
+                        self.fix("truncated_literal", got, value)
+                        self.out.append(value)
+                        self.complete()
+                        return word.end()
+        if frame is None:
+            raise LexicalError(f"no JSON value at offset {pos}")
+        return self.unquoted_value(pos, frame)
+
+    def after(self, pos: int, frame: _Frame) -> int:
+        text = self.text
+        ch = text[pos]
+        if ch == ",":
+            frame.after_comma = True
+            frame.comma_at = len(self.out)
+            self.out.append(",")
+            if frame.kind == "[":
+                frame.index += 1
+                frame.state = _VALUE
+            else:
+                frame.state = _KEY
+                frame.member_at = frame.comma_at
+            return pos + 1
+        if ch in "}]":
+            return self.close(pos, frame)
+        if ch == ":" and frame.kind == "{":
+            raise LexicalError(f"unexpected ':' at offset {pos}")
+        if frame.kind == "{" and not (
+            ch in '"' or ch in QUOTES or _UNQUOTED_KEY.match(text, pos) is not None
+        ):
+            raise LexicalError(f"expected ',' or '}}' at offset {pos}")
+        # Another member or element with no comma before it.
+        self.fix("missing_comma", None, ",")
+        frame.comma_at = len(self.out)
+        self.out.append(",")
+        frame.after_comma = True
+        if frame.kind == "[":
+            frame.index += 1
+            frame.state = _VALUE
+        else:
+            frame.state = _KEY
+            frame.member_at = frame.comma_at
+        return pos
+
+    def key(self, pos: int, frame: _Frame) -> int:
+        text = self.text
+        ch = text[pos]
+        if ch == '"':
+            return self.dq_string(pos, key=True)
+        if ch in QUOTES:
+            return self.other_string(pos, key=True)
+        if ch in "}]":
+            return self.close(pos, frame)
+        if ch == ",":
+            self.fix("extra_comma", ",", None)
+            return pos + 1
+        match = _UNQUOTED_KEY.match(text, pos)
+        if match is not None:
+            name = match.group()
+            frame.key = name
+            self.out.append(json.dumps(name, ensure_ascii=False))
+            frame.state = _COLON
+            self.fix("unquoted_key", name, json.dumps(name, ensure_ascii=False))
+            return match.end()
+        if IDENT_TAIL.fullmatch(text, pos):
+            # A key cut off by the end of the text.
+            self.truncated = True
+            self.fix("truncated_member", text[pos:], None)
+            return self.n
+        raise LexicalError(f"expected a key at offset {pos}, found {ch!r}")
+
+    def colon(self, pos: int, frame: _Frame) -> int:
+        ch = self.text[pos]
+        if ch == ":":
+            self.out.append(":")
+            frame.state = _VALUE
+            return pos + 1
+        if ch == "=":
+            self.fix("missing_colon", "=", ":")
+            self.out.append(":")
+            frame.state = _VALUE
+            return pos + 1
+        if ch in ",}":
+            self.fix("missing_value", None, None)
+            self.out.append(":null")
+            self.complete()
+            return pos
+        self.fix("missing_colon", None, ":")
+        self.out.append(":")
+        frame.state = _VALUE
+        return pos
+
+    def close(self, pos: int, frame: _Frame) -> int:
+        ch = self.text[pos]
+        want = "}" if frame.kind == "{" else "]"
+        self.drop_trailing_comma(frame)
+        if ch != want:
+            opener = "{" if ch == "}" else "["
+            deeper = [f.kind for f in self.stack[:-1]]
+            if opener in deeper:
+                # The closer belongs to an outer container: close the inner ones first.
+                while self.stack and self.stack[-1].kind != opener:
+                    inner = self.stack[-1]
+                    self.drop_trailing_comma(inner)
+                    closer = "}" if inner.kind == "{" else "]"
+                    self.fix("missing_closer", None, closer, container=True)
+                    self.stack.pop()
+                    self.out.append(closer)
+                    self.complete()
+                return pos
+            self.fix("wrong_closer", ch, want, container=True)
+        self.stack.pop()
+        self.out.append(want)
+        self.complete()
+        return pos + 1
+
+    def drop_trailing_comma(self, frame: _Frame) -> None:
+        if frame.after_comma and frame.state in (_KEY, _VALUE) and frame.comma_at >= 0:
+            self.out[frame.comma_at] = ""
+            frame.after_comma = False
+            self.fix("trailing_comma", ",", None, container=True)
+            if frame.kind == "[":
+                frame.index -= 1
+
+    def finish(self) -> None:
+        """The text ended: complete what is open, as a reply cut off by a token limit needs."""
+        while self.stack:
+            frame = self.stack[-1]
+            if frame.state == _COLON or (frame.kind == "{" and frame.state == _VALUE):
+                # A key with no value yet: drop the member (and its comma).
+                self.truncated = True
+                dropped = "".join(self.out[frame.member_at :])
+                del self.out[frame.member_at :]
+                self.fix("truncated_member", dropped, None)
+                frame.state = _AFTER
+                frame.after_comma = False
+            elif frame.after_comma:
+                self.truncated = True
+                self.drop_trailing_comma(frame)
+            closer = "}" if frame.kind == "{" else "]"
+            self.fix("missing_closer", None, closer, container=True)
+            self.truncated = True
+            self.stack.pop()
+            self.out.append(closer)
+            self.complete()
+        if not self.done:
+            raise LexicalError("the text ended before any value")
+
+    # -- tokens
+
+    def dq_string(self, pos: int, *, key: bool) -> int:
+        text = self.text
+        valid = _DQ_VALID.match(text, pos)
+        if valid is not None and self.string_ends_at(valid.end() - 1, key):
+            token = valid.group()
+            self.emit_string(token, key)
+            return valid.end()
+        return self.rough_string(pos, key, '"', '"')
+
+    def other_string(self, pos: int, *, key: bool) -> int:
+        opener = self.text[pos]
+        return self.rough_string(pos, key, opener, QUOTES[opener])
+
+    def rough_string(self, pos: int, key: bool, opener: str, closer: str) -> int:
+        """A string with faults: inner quotes, raw control characters, bad escapes, no end."""
+        text = self.text
+        n = self.n
+        i = pos + 1
+        first_end = -1
+        while True:
+            j = find_quote(text, i, closer)
+            if j < 0:
+                break
+            if first_end < 0:
+                first_end = j
+            if self.string_ends_at(j, key):
+                break
+            i = j + 1
+        truncated = False
+        if j < 0:
+            # No quote fits: the first one closes the string after all, or none does
+            # and the reply was cut off inside it.
+            truncated = first_end < 0
+            j = n if truncated else first_end
+        body = text[pos + 1 : j]
+        if opener in ("'", "`"):
+            body = body.replace("\\'", "'")
+        token = json_string(body)
+        if opener != '"':
+            self.fix(QUOTE_RULE.get(opener, "smart_quotes"), text[pos : j + 1], token)
+        else:
+            if '"' in strip_escapes(body):
+                self.fix("unescaped_quote", text[pos : j + 1], token)
+            if CONTROL.search(body):
+                self.fix("raw_control_char", text[pos : j + 1], token)
+            if BAD_ESCAPE.search(body):
+                self.fix("invalid_escape", text[pos : j + 1], token)
+        if truncated:
+            self.truncated = True
+            self.fix("truncated_string", text[pos:], token)
+            self.emit_string(token, key)
+            return n
+        self.emit_string(token, key)
+        return j + 1
+
+    def string_ends_at(self, j: int, key: bool) -> bool:
+        """Whether the quote at ``j`` really closes the string (what follows must fit)."""
+        text = self.text
+        n = self.n
+        k = j + 1
+        while k < n and text[k] in " \t\r\n":
+            k += 1
+        if k >= n:
+            return True
+        nxt = text[k]
+        if key:
+            return nxt in ":=" or not (j + 1 < n and (text[j + 1].isalnum()))
+        if nxt in "}]:" or is_comment(text, k):
+            return True
+        if nxt == ",":
+            return self.plausible_after_comma(k + 1)
+        # Another string right after is a missing comma; so is a value on the next line.
+        return nxt == '"' or "\n" in text[j + 1 : k]
+
+    def plausible_after_comma(self, k: int) -> bool:
+        text = self.text
+        n = self.n
+        while k < n and text[k] in " \t\r\n":
+            k += 1
+        if k >= n:
+            return True
+        ch = text[k]
+        frame = self.stack[-1] if self.stack else None
+        in_object = frame is not None and frame.kind == "{"
+        if ch in "}]" or is_comment(text, k):
+            return True
+        if in_object:
+            if ch == '"' or ch in QUOTES:
+                return True
+            return _UNQUOTED_KEY.match(text, k) is not None
+        if ch in '"{[-' or ch in QUOTES or ch.isdigit():
+            return True
+        word = WORD.match(text, k)
+        return word is not None and word.group() in LITERALS
+
+    def emit_string(self, token: str, key: bool) -> None:
+        if key:
+            frame = self.stack[-1]
+            frame.key = json.loads(token) if "\\" in token else token[1:-1]
+            frame.state = _COLON
+            self.out.append(token)
+            return
+        self.out.append(token)
+        self.complete()
+
+    def number(self, pos: int) -> int:
+        text = self.text
+        match = _NUMBER.match(text, pos)
+        if match is None:
+            frame = self.stack[-1] if self.stack else None
+            if frame is None:
+                raise LexicalError(f"no JSON value at offset {pos}")
+            return self.unquoted_value(pos, frame)
+        raw = match.group()
+        end = match.end()
+        if end < self.n and (text[end].isalpha() or text[end] == "_") and self.stack:
+            return self.unquoted_value(pos, self.stack[-1])
+        types = self.types_here()
+        if "string" in types and not types & {"number", "integer"}:
+            token = json.dumps(raw)
+            self.fix("number_as_string", raw, token)
+            self.out.append(token)
+            self.complete()
+            return end
+        if JSON_NUMBER.match(raw):
+            self.out.append(raw)
+            self.complete()
+            return end
+        normal = normalise_number(raw)
+        if normal is not None:
+            token = normal
+            self.fix("number_format", raw, token)
+        elif end >= self.n:
+            self.truncated = True
+            token = normalise_number(raw.rstrip("eE+-.")) or "0"
+            self.fix("truncated_literal", raw, token)
+        else:
+            raise LexicalError(f"malformed number {raw!r} at offset {pos}")
+        self.out.append(token)
+        self.complete()
+        return end
+
+    def unquoted_value(self, pos: int, frame: _Frame) -> int:
+        text = self.text
+        match = _UNQUOTED_VALUE[frame.kind].match(text, pos)
+        end = match.end() if match is not None else pos
+        if frame.kind == "{":
+            keys = self.known_keys()
+            if keys:
+                cut = next_key(text, pos, end, keys, frame.key)
+                if cut is not None:
+                    end = cut
+        raw = text[pos:end].rstrip()
+        if not raw:
+            raise LexicalError(f"unexpected {text[pos]!r} at offset {pos}")
+        if raw[-1:] == '"' and raw.count('"') == 1:
+            raw = raw[:-1]  # a value missing only its opening quote
+        token = json.dumps(raw, ensure_ascii=False)
+        self.fix("unquoted_value", raw, token)
+        if end >= self.n:
+            self.truncated = True
+        self.out.append(token)
+        self.complete()
+        return pos + len(text[pos:end].rstrip()) if end < self.n else end
