@@ -44,6 +44,7 @@ from .scan import (
     LexicalError,
     NotJSON,
     Parsed,
+    closes_outer,
     comment_end,
     escape_controls,
     is_comment,
@@ -57,7 +58,7 @@ from .scan import (
 from .schema import Schema
 from .tolerant import Tolerant
 
-__all__ = ["LexicalError", "NotJSON", "Parsed", "parse", "strict_loads"]
+__all__ = ["LexicalError", "NotJSON", "Parsed", "parse", "parse_with_schema", "strict_loads"]
 
 #: json-repair is slow and can be super-linear; it only sees candidates up to this size.
 _JSON_REPAIR_MAX = 256 * 1024
@@ -93,6 +94,19 @@ def parse(text: str, schema: Schema | None, policy: Policy) -> Parsed:
         if fallback is None:
             raise exc from None
         return fallback
+
+
+def parse_with_schema(text: str, schema: Schema, policy: Policy) -> Parsed | None:
+    """Parse with the tolerant tier alone, so the schema settles every lexical question.
+
+    The pipeline calls this when the cheaper tiers gave a value that fails validation:
+    valid JSON can still be read wrongly for the schema (``1.10`` where a version string
+    is expected is the number 1.1 to a strict parser, and its trailing zero is gone).
+    """
+    try:
+        return Tolerant(text, schema, policy).run()
+    except LexicalError:
+        return None
 
 
 # -- tier 2: guided by the strict parser's error position -----------------------------
@@ -134,10 +148,9 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
             stack = open_stack(text, pos)
             if not stack:
                 return None
-            want = "{" if ch == "}" else "["
-            if want in stack:
-                idx = len(stack) - 1 - stack[::-1].index(want)
-                missing = "".join(CLOSER[o] for o in reversed(stack[idx + 1 :]))
+            depth = closes_outer(stack, ch, text, pos + 1)
+            if depth is not None:
+                missing = "".join(CLOSER[o] for o in reversed(stack[depth + 1 :]))
                 return pos, pos, missing, "missing_closer"
             return pos, pos + 1, CLOSER[stack[-1]], "wrong_closer"
         if is_comment(text, pos):
@@ -161,7 +174,8 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
         end = rest.end() if rest is not None else n
         return pos, end, escape_controls(text[pos:end]), "raw_control_char"
     if msg.startswith(("Invalid \\escape", "Invalid \\uXXXX")):
-        return pos, pos + 1, "\\\\", "invalid_escape"
+        slash = text.rfind("\\", 0, pos + 1)
+        return slash, slash + 1, "\\\\", "invalid_escape"
     if msg.startswith("Extra data"):
         if text[pos:].strip(" \t\r\n}]") == "":
             return pos, n, "", "extra_closer"

@@ -18,8 +18,9 @@ from .align import align
 from .errors import AmbiguousRepair, InvalidInput, NoJSONFound, RepairFailed
 from .extract import Candidate, candidates, split_think
 from .ledger import Fix, Issue, Ledger
-from .lexical import LexicalError, NotJSON, parse
+from .lexical import LexicalError, NotJSON, Parsed, parse, parse_with_schema
 from .policy import Policy, resolve_policy
+from .scan import may_hold_big_int
 from .schema import Schema, compile_schema
 
 __all__ = ["Outcome", "repair", "run"]
@@ -151,6 +152,8 @@ def _as_text(text: object) -> str:
 
 def _fast_path(raw: str, schema: Schema | None) -> Outcome | None:
     """Valid JSON that needs nothing: one C parse (and one validation)."""
+    if may_hold_big_int(raw):
+        return None  # the strict tier of the lexical stage keeps big integers exact
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -203,36 +206,58 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
             reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
             continue
         json_like = True
-        ledger = Ledger.of(extract_fixes, parsed.fixes)
-        data = parsed.value
-        value: Any = data
-        issues: list[Issue] = []
-        if schema is not None:
-            try:
-                value, issues = schema.validate(data)
-                if issues and policy.align:
-                    data, align_fixes = align(data, schema, policy)
-                    ledger.extend(align_fixes)
-                    value, issues = schema.validate(data)
-            except RecursionError:
-                raise RepairFailed(
-                    raw, message="the value nests too deeply to align and validate"
-                ) from None
-        issues = issues + _policy_issues(ledger, parsed.truncated, policy)
-        result = Outcome(value, ledger, cand, issues, raw, data, parsed.truncated, cand.rank)
+        result = _evaluate(raw, cand, extract_fixes, parsed, schema, policy)
+        if schema is not None and (result.issues or any(f.stage == "align" for f in result.ledger)):
+            # The cheap tiers read the text without the schema; let it settle the reading.
+            reread = parse_with_schema(cand.text, schema, policy)
+            if reread is not None and reread.value != parsed.value:
+                alternative = _evaluate(raw, cand, extract_fixes, reread, schema, policy)
+                if _better(alternative, result):
+                    result = alternative
+        issues = result.issues
         if not issues:
             valid.append(result)
             valid.sort(key=lambda o: (o.cost, o._rank))
-        elif best_invalid is None or (len(issues), result.cost) < (
-            len(best_invalid.issues),
-            best_invalid.cost,
-        ):
+        elif best_invalid is None or _better(result, best_invalid):
             best_invalid = result
     if valid:
         return _choose(raw, valid, policy)
     if not json_like:
         raise NoJSONFound(raw)
     raise RepairFailed(raw, best_invalid, reasons)
+
+
+def _evaluate(
+    raw: str,
+    cand: Candidate,
+    extract_fixes: list[Fix],
+    parsed: Parsed,
+    schema: Schema | None,
+    policy: Policy,
+) -> Outcome:
+    """Align and validate one parsed candidate, and apply the policy's limits."""
+    ledger = Ledger.of(extract_fixes, parsed.fixes)
+    data = parsed.value
+    value: Any = data
+    issues: list[Issue] = []
+    if schema is not None:
+        try:
+            value, issues = schema.validate(data)
+            if issues and policy.align:
+                data, align_fixes = align(data, schema, policy)
+                ledger.extend(align_fixes)
+                value, issues = schema.validate(data)
+        except RecursionError:
+            raise RepairFailed(
+                raw, message="the value nests too deeply to align and validate"
+            ) from None
+    issues = issues + _policy_issues(ledger, parsed.truncated, policy)
+    return Outcome(value, ledger, cand, issues, raw, data, parsed.truncated, cand.rank)
+
+
+def _better(a: Outcome, b: Outcome) -> bool:
+    """Whether ``a`` beats ``b``: valid first, then fewer issues, then lower cost."""
+    return (len(a.issues), a.cost) < (len(b.issues), b.cost)
 
 
 def _policy_issues(ledger: Ledger, truncated: bool, policy: Policy) -> list[Issue]:

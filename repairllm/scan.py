@@ -47,17 +47,32 @@ def reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def strict_loads(text: str | bytes) -> Any:
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def may_hold_big_int(text: str) -> bool:
+    """Whether ``text`` has a run of 19+ digits, which orjson would turn into a float.
+
+    orjson reads integers beyond 64 bits as floats without a word; ``json`` keeps them
+    exact. Two C passes over the bytes are far cheaper than a regular expression.
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    return _NINETEEN_DIGITS in data.translate(_DIGITS_TO_ZERO)
+
+
+def strict_loads(text: str) -> Any:
     """Parse strictly valid JSON (RFC 8259: no NaN, no Infinity); raise ``ValueError`` if not.
 
     Raises:
         ValueError: (``json.JSONDecodeError`` included) the text is not valid JSON.
         RecursionError: nesting exceeds the interpreter's limit.
     """
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        pass
+    if not may_hold_big_int(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
     return json.loads(text, parse_constant=reject_constant)
 
 
@@ -95,8 +110,9 @@ BAD_ESCAPE = regex.compile(r'\\(?:u(?![0-9a-fA-F]{4})|[^"\\/bfnrtu])|\\$')
 STRING_REST = regex.compile(r'(?:[^"\\]|\\.)*', regex.DOTALL)
 STRUCTURE = regex.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]', regex.DOTALL)
 CLOSER = {"{": "}", "[": "]"}
-QUOTES = {"'": "'", "\u2018": "\u2019", "\u201c": "\u201d", "\u2019": "\u2019", "`": "`"}
-QUOTE_RULE = {"'": "single_quotes", "`": "single_quotes"}
+# Backticks are not here: a reply that starts with one is a Markdown fence, not a string.
+QUOTES = {"'": "'", "\u2018": "\u2019", "\u201c": "\u201d", "\u2019": "\u2019"}
+QUOTE_RULE = {"'": "single_quotes"}
 CONTAINER_RULES = frozenset(
     {"trailing_comma", "wrong_closer", "missing_closer", "extra_closer", "extra_comma"}
 )
@@ -178,6 +194,36 @@ def json_string(body: str) -> str:
             out.append(ch)
         i += 1
     return '"' + "".join(out) + '"'
+
+
+def net_closers(text: str, start: int) -> int:
+    """Closers minus openers in ``text[start:]``, strings skipped."""
+    net = 0
+    for match in STRUCTURE.finditer(text, start):
+        tok = match.group()
+        if tok in "}]":
+            net += 1
+        elif tok in "{[":
+            net -= 1
+    return net
+
+
+def closes_outer(stack: list[str], closer: str, text: str, after: int) -> int | None:
+    """How many open containers a mismatched ``closer`` ends, read from what follows.
+
+    ``{"a": [1, 2}`` can be a wrong bracket (``}`` meant ``]``) or a missing one (``]``
+    forgotten before ``}``). The reading that leaves the rest of the text balanced wins:
+    returns the depth of the matching outer opener to close down to, or ``None`` for a
+    wrong bracket.
+    """
+    opener = "{" if closer == "}" else "["
+    if opener not in stack[:-1]:
+        return None
+    depth = len(stack) - 1 - stack[::-1].index(opener)
+    rest = net_closers(text, after)
+    if rest == len(stack) - 1 and rest != depth:
+        return None  # replacing the bracket leaves exactly enough closers for the rest
+    return depth
 
 
 def open_stack(text: str, end: int) -> list[str]:

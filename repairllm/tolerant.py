@@ -31,6 +31,7 @@ from .scan import (
     LexicalError,
     NotJSON,
     Parsed,
+    closes_outer,
     comment_end,
     find_quote,
     is_comment,
@@ -349,11 +350,10 @@ class Tolerant:
         want = "}" if frame.kind == "{" else "]"
         self.drop_trailing_comma(frame)
         if ch != want:
-            opener = "{" if ch == "}" else "["
-            deeper = [f.kind for f in self.stack[:-1]]
-            if opener in deeper:
+            depth = closes_outer([f.kind for f in self.stack], ch, self.text, pos + 1)
+            if depth is not None:
                 # The closer belongs to an outer container: close the inner ones first.
-                while self.stack and self.stack[-1].kind != opener:
+                while len(self.stack) > depth + 1:
                     inner = self.stack[-1]
                     self.drop_trailing_comma(inner)
                     closer = "}" if inner.kind == "{" else "]"
@@ -437,7 +437,7 @@ class Tolerant:
             truncated = first_end < 0
             j = n if truncated else first_end
         body = text[pos + 1 : j]
-        if opener in ("'", "`"):
+        if opener == "'":
             body = body.replace("\\'", "'")
         token = json_string(body)
         if opener != '"':
