@@ -18,6 +18,7 @@ lowest cost wins.
 
 from __future__ import annotations
 
+import copy
 import difflib
 from collections.abc import Mapping
 from typing import Any
@@ -172,6 +173,9 @@ class _Aligner:
             decoded = self.decode(value, types, path)
             if decoded is not _MISSING:
                 return decoded
+        if value is None and "default" in node and self.policy.fill_defaults:
+            self.fix("fill_default", path, None, node["default"])
+            return copy.deepcopy(node["default"])
         if "array" in types and not isinstance(value, list):
             if isinstance(value, dict) and len(value) == 1:
                 ((inner_key, inner),) = value.items()
@@ -190,9 +194,6 @@ class _Aligner:
         ):
             self.fix("unwrap_list", path, "[…]", "…")
             return value[0]
-        if value is None and "default" in node and self.policy.fill_defaults:
-            self.fix("fill_default", path, None, node["default"])
-            return node["default"]
         if not policy.coerce:
             return value
         converted = _coerce_scalar(value, types, policy.loose_numbers)
@@ -256,7 +257,8 @@ class _Aligner:
                     continue
                 resolved = schema.resolve(sub)
                 if isinstance(resolved, dict) and "default" in resolved:
-                    out[name] = resolved["default"]
+                    # A copy: the caller may change the value, never the schema.
+                    out[name] = copy.deepcopy(resolved["default"])
                     self.fix("fill_default", [*path, name], None, resolved["default"])
         return out
 
@@ -294,12 +296,17 @@ class _Aligner:
         index = self.key_index(node, props)
         taken = {k for k in value if k in props}
         renames: dict[str, str] = {}
-        for key in unknown:
-            target, rule = self.match_key(key, index, props, taken)
-            if target is not None:
-                renames[key] = target
-                taken.add(target)
-                self.fix(rule, [*path, target], key, target)
+        # Certain matches (case, alias) first, for every key; only then fuzzy guesses, so
+        # a guess never takes a property that another key names exactly.
+        for fuzzy in (False, True):
+            for key in unknown:
+                if key in renames:
+                    continue
+                target, rule = self.match_key(key, index, props, taken, fuzzy=fuzzy)
+                if target is not None:
+                    renames[key] = target
+                    taken.add(target)
+                    self.fix(rule, [*path, target], key, target)
         if not renames:
             return value
         return {renames.get(k, k): v for k, v in value.items()}
@@ -310,6 +317,8 @@ class _Aligner:
         index: tuple[dict[str, list[str]], dict[str, list[str]]],
         props: Mapping[str, Any],
         taken: set[str],
+        *,
+        fuzzy: bool,
     ) -> tuple[str | None, str]:
         by_norm, by_alias = index
         norm = normalise_key(key)
@@ -319,6 +328,8 @@ class _Aligner:
         found = [p for p in by_alias.get(norm, ()) if p not in taken]
         if len(set(found)) == 1:
             return found[0], "key_alias"
+        if not fuzzy:
+            return None, ""
         threshold = self.policy.fuzzy_keys
         if threshold is None or not norm or len(props) > _MAX_FUZZY_PROPS or len(norm) > 100:
             return None, ""

@@ -44,10 +44,12 @@ from .scan import (
     LexicalError,
     NotJSON,
     Parsed,
+    TrailingText,
     closes_outer,
     comment_end,
     escape_controls,
     is_comment,
+    json_string,
     open_stack,
     prev_nonspace,
     quoted_span,
@@ -80,12 +82,15 @@ def parse(text: str, schema: Schema | None, policy: Policy) -> Parsed:
         raise too_deep(text, policy) from None
     except ValueError:
         pass
-    guided = _guided(text, policy)
+    try:
+        guided = _guided(text, policy)
+    except TrailingText:
+        raise
     if guided is not None:
         return guided
     try:
         return Tolerant(text, schema, policy).run()
-    except NotJSON:
+    except (NotJSON, TrailingText):
         raise
     except LexicalError as exc:
         if not policy.json_repair or len(text) > _JSON_REPAIR_MAX:
@@ -143,7 +148,12 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
         return None
     if msg.startswith("Expecting ',' delimiter"):
         if not ch:
-            return None
+            # The text ends after a complete value: only closers are missing. One at a
+            # time, so the ledger has an entry per container, as the tolerant tier writes.
+            stack = open_stack(text, n)
+            if not stack:
+                return None
+            return n, n, CLOSER[stack[-1]], "missing_closer"
         if ch in "}]":
             stack = open_stack(text, pos)
             if not stack:
@@ -181,12 +191,70 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
             return pos, n, "", "extra_closer"
         if is_comment(text, pos):
             return pos, comment_end(text, pos), "", "comment"
+        raise TrailingText(f"text after the value at offset {pos}")
     return None
+
+
+_SKIP_DQ = r'"(?:[^"\\]|\\.)*"'
+_SKIP_SQ = r"'(?:[^'\\\n]|\\.)*'"
+# Faults that recur through a document once they appear: after the strict parser shows
+# one, a single pass fixes the rest of that kind (group 1 is the fault; strings are
+# matched whole so nothing inside them is touched). What a pass gets wrong, the strict
+# parser reports next, and the tolerant tier starts over from the original text.
+_BULK = {
+    "single_quotes": regex.compile(_SKIP_DQ + r"|(" + _SKIP_SQ + r")(?=[ \t\r\n]*[,:}\]])"),
+    "unquoted_key": regex.compile(
+        _SKIP_DQ + "|" + _SKIP_SQ + r"|(?<=[{,][ \t\r\n]*)([A-Za-z_$][\w$-]*)(?=[ \t]*:)"
+    ),
+    "python_literal": regex.compile(
+        _SKIP_DQ + "|" + _SKIP_SQ + r"|(?<![\w$])(True|False|None)(?![\w$])"
+    ),
+    "comment": regex.compile(_SKIP_DQ + "|" + _SKIP_SQ + r"|(//[^\n]*|/\*.*?\*/)", regex.DOTALL),
+}
+
+
+def _bulk_fix(rule: str, token: str) -> str:
+    if rule == "single_quotes":
+        return json_string(token[1:-1].replace("\\'", "'"))
+    if rule == "unquoted_key":
+        return json.dumps(token)
+    if rule == "python_literal":
+        return LITERALS[token][0]
+    return ""
+
+
+def _bulk(current: str, start: int, rule: str, edits: list[list[Any]]) -> str:
+    """Apply ``rule`` everywhere in ``current[start:]``, recording each change in ``edits``."""
+    pieces: list[str] = []
+    last = start
+    delta = 0
+    shifts: list[tuple[int, int]] = []
+    found: list[list[Any]] = []
+    for match in _BULK[rule].finditer(current, start):
+        token = match.group(1)
+        if token is None:
+            continue
+        replacement = _bulk_fix(rule, token)
+        at = match.start(1)
+        pieces.append(current[last:at])
+        pieces.append(replacement)
+        found.append([at + delta, rule, token, replacement])
+        change = len(replacement) - len(token)
+        shifts.append((at, change))
+        delta += change
+        last = match.end(1)
+    if not found:
+        return current
+    for earlier in edits:
+        earlier[0] += sum(change for at, change in shifts if at < earlier[0])
+    edits.extend(found)
+    return current[:start] + "".join(pieces) + current[last:]
 
 
 def _guided(text: str, policy: Policy) -> Parsed | None:
     current = text
     edits: list[list[Any]] = []  # [position in current text, rule, before, after]
+    truncated = False
     for _ in range(_MAX_GUIDED):
         try:
             value = json.loads(current, parse_constant=reject_constant)
@@ -200,7 +268,10 @@ def _guided(text: str, policy: Policy) -> Parsed | None:
                 if earlier[0] > start:
                     earlier[0] += delta
             edits.append([start, rule, current[start:end], replacement])
+            truncated = truncated or (rule == "missing_closer" and start == len(current))
             current = current[:start] + replacement + current[end:]
+            if rule in _BULK:
+                current = _bulk(current, start + len(replacement), rule, edits)
             continue
         except ValueError:
             return None  # NaN/Infinity: the tolerant parser knows where they stand
@@ -213,7 +284,7 @@ def _guided(text: str, policy: Policy) -> Parsed | None:
             if rule in CONTAINER_RULES and path:
                 path = path[: path.rfind("/")]
             fixes.append(Fix(STAGE, rule, path, before, after, policy.cost(rule)))
-        return Parsed(value, fixes)
+        return Parsed(value, fixes, truncated)
     return None
 
 

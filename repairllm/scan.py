@@ -24,6 +24,10 @@ class LexicalError(Exception):
     """Internal: a candidate could not be parsed (the pipeline tries the next candidate)."""
 
 
+class TrailingText(LexicalError):
+    """Internal: a complete value is followed by text that is not JSON (extraction's job)."""
+
+
 class NotJSON(LexicalError):
     """Internal: the candidate does not even start like a JSON value (prose, say)."""
 
