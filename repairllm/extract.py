@@ -14,7 +14,7 @@ later candidate can beat.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import regex
@@ -120,13 +120,23 @@ def spans(text: str, *, limit: int = 64) -> Iterator[tuple[int, int, bool]]:
         yield start, len(text), False
 
 
-def candidates(text: str, *, limit: int = 16) -> Iterator[Candidate]:
+def candidates(
+    text: str, *, limit: int = 16, worth: Callable[[str], bool] | None = None
+) -> Iterator[Candidate]:
     """Candidate JSON texts in ``text``, best first, without duplicates.
 
     Args:
         text: the model's reply.
         limit: the most candidates to yield.
+        worth: asked with a rule name (``"fenced_block"``, ``"json_span"``,
+            ``"inside_think"``) before that group of candidates is searched for; when it
+            answers False the search stops, so a caller that already holds a result no
+            later candidate can beat pays for no more scanning.
     """
+
+    def go_on(rule: str) -> bool:
+        return worth is None or worth(rule)
+
     seen: set[str] = set()
     count = 0
 
@@ -146,6 +156,8 @@ def candidates(text: str, *, limit: int = 16) -> Iterator[Candidate]:
         yield first
 
     rank = 1
+    if not go_on("fenced_block"):
+        return
     blocks: list[Candidate] = []
     for match in _FENCE.finditer(body):
         blocks.append(Candidate(match.group("body"), "fenced_block", match.start("body"), rank))
@@ -159,11 +171,15 @@ def candidates(text: str, *, limit: int = 16) -> Iterator[Candidate]:
         if fresh(cand):
             yield cand
 
+    if not go_on("json_span"):
+        return
     for cand in _span_candidates(body, rank, "json_span", "unclosed_span"):
         if fresh(cand):
             yield cand
         rank += 1
 
+    if thoughts and not go_on("inside_think"):
+        return
     for thought in thoughts:
         for cand in _span_candidates(thought, rank, "inside_think", "inside_think"):
             if fresh(cand):

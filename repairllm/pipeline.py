@@ -191,10 +191,19 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
     best_invalid: Outcome | None = None
     reasons: list[str] = []
     json_like = False  # some candidate started like JSON, even if it could not be parsed
-    for cand in candidates(raw, limit=policy.max_candidates):
+
+    def worth(rule: str) -> bool:
+        # A candidate costs at least its extraction; ties matter only when the policy
+        # fails on ambiguity, since otherwise the earlier candidate wins a tie.
+        if not valid:
+            return True
+        floor = policy.cost(rule)
+        best = valid[0].cost
+        return floor <= best if policy.on_ambiguity == "fail" else floor < best
+
+    for cand in candidates(raw, limit=policy.max_candidates, worth=worth):
         extract_fixes = _extraction_fixes(raw, cand, policy)
-        floor = sum(f.cost for f in extract_fixes)
-        if valid and floor > valid[0].cost:
+        if not worth(cand.rule):
             break  # candidates come in order of extraction cost: none left can win
         try:
             parsed = parse(cand.text, schema, policy)
