@@ -152,11 +152,7 @@ class _Aligner:
                 return option
         if len(wanted) >= 3:
             prefixed = [
-                o
-                for o in options
-                if isinstance(o, str)
-                and (normalise_key(o).startswith(wanted) or wanted.startswith(normalise_key(o)))
-                and normalise_key(o)
+                o for o in options if isinstance(o, str) and normalise_key(o).startswith(wanted)
             ]
             if len(prefixed) == 1:
                 self.fix("enum_case", path, value, prefixed[0])
@@ -183,7 +179,7 @@ class _Aligner:
                 if isinstance(inner, list) and inner_key not in item_info.properties:
                     self.fix("unwrap_object", path, {inner_key: "…"}, "…")
                     return inner
-            if value is not None or "null" not in types:
+            if value is not None:  # null is missing data, not a one-element list
                 self.fix("wrap_list", path, value, [value])
                 return [value]
         if (
@@ -298,11 +294,11 @@ class _Aligner:
         renames: dict[str, str] = {}
         # Certain matches (case, alias) first, for every key; only then fuzzy guesses, so
         # a guess never takes a property that another key names exactly.
-        for fuzzy in (False, True):
+        for how in ("case", "alias", "fuzzy"):
             for key in unknown:
                 if key in renames:
                     continue
-                target, rule = self.match_key(key, index, props, taken, fuzzy=fuzzy)
+                target, rule = self.match_key(key, index, props, taken, how)
                 if target is not None:
                     renames[key] = target
                     taken.add(target)
@@ -317,19 +313,16 @@ class _Aligner:
         index: tuple[dict[str, list[str]], dict[str, list[str]]],
         props: Mapping[str, Any],
         taken: set[str],
-        *,
-        fuzzy: bool,
+        how: str,
     ) -> tuple[str | None, str]:
         by_norm, by_alias = index
         norm = normalise_key(key)
-        found = [p for p in by_norm.get(norm, ()) if p not in taken]
-        if len(found) == 1:
-            return found[0], "key_case"
-        found = [p for p in by_alias.get(norm, ()) if p not in taken]
-        if len(set(found)) == 1:
-            return found[0], "key_alias"
-        if not fuzzy:
-            return None, ""
+        if how == "case":
+            found = [p for p in by_norm.get(norm, ()) if p not in taken]
+            return (found[0], "key_case") if len(found) == 1 else (None, "")
+        if how == "alias":
+            found = [p for p in by_alias.get(norm, ()) if p not in taken]
+            return (found[0], "key_alias") if len(set(found)) == 1 else (None, "")
         threshold = self.policy.fuzzy_keys
         if threshold is None or not norm or len(props) > _MAX_FUZZY_PROPS or len(norm) > 100:
             return None, ""

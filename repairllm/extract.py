@@ -191,15 +191,22 @@ def _span_candidates(text: str, rank: int, closed_rule: str, open_rule: str) -> 
     first_open = -1
     last_close = -1
     n_spans = 0
+    all_closed = True
     for start, end, closed in spans(text):
         if first_open < 0:
             first_open = start
         n_spans += 1
+        all_closed = all_closed and closed
         yield Candidate(text[start:end], closed_rule if closed else open_rule, start, rank)
         rank += 1
     if first_open < 0:
         return
     last_close = max(text.rfind("}"), text.rfind("]"))
-    if last_close > first_open and n_spans > 1:
+    # From the first opener to the last closer: for several values that are really one
+    # (a stray quote split them) and for a span an unescaped quote left open.
+    # Not when a value opens after the last closer: that is a reply cut off mid-value,
+    # and stopping at the closer would silently drop what follows it.
+    tail_opens = "{" in text[last_close + 1 :] or "[" in text[last_close + 1 :]
+    if last_close > first_open and (n_spans > 1 or not (all_closed or tail_opens)):
         rule = "greedy_span" if closed_rule == "json_span" else closed_rule
         yield Candidate(text[first_open : last_close + 1], rule, first_open, rank)

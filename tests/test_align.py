@@ -370,6 +370,12 @@ def test_case_match_beats_earlier_fuzzy_match() -> None:
     assert fixes == [("key_case", "/name")]
 
 
+def test_case_match_beats_earlier_alias_match() -> None:
+    out, fixes = run_align({"mail": "a", "Email": "b"}, ALIASED)
+    assert out == {"mail": "a", "email": "b"}
+    assert fixes == [("key_case", "/email")]
+
+
 # -- 4-7. shape: unwrap object, unwrap list, wrap list, decode string ------------------------
 
 PAIR = obj(["name", "age"], name=STR, age=INT)
@@ -707,6 +713,20 @@ def test_enum_refused(value: Any, node: Any, policy: Policy) -> None:
         repairllm.repair(json.dumps({"v": value}), obj(["v"], v=node), policy=policy)
     assert [i.path for i in info.value.issues] == ["/v"]
     assert info.value.issues[0].got == value
+
+
+@pytest.mark.parametrize(
+    ("value", "options"),
+    [
+        pytest.param("yesterday", ["yes", "no"], id="yesterday-is-not-yes"),
+        pytest.param("none", ["yes", "no"], id="none-is-not-no"),
+        pytest.param("not sure", ["yes", "no"], id="not-sure-is-not-no"),
+    ],
+)
+def test_enum_value_extending_an_option_is_refused(value: str, options: list[str]) -> None:
+    out, fixes = run_align({"v": value}, obj(["v"], v={"enum": options}))
+    assert out == {"v": value}
+    assert fixes == []
 
 
 # -- 10. defaults --------------------------------------------------------------------------
