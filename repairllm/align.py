@@ -25,6 +25,7 @@ from typing import Any
 
 import regex
 
+from .errors import RepairFailed
 from .ledger import Fix, pointer
 from .policy import Policy
 from .schema import Schema, json_type, type_matches
@@ -206,9 +207,7 @@ class _Aligner:
             return _MISSING
         try:
             parsed = parse(stripped, None, self.policy.replace(json_repair=False))
-        except (LexicalError, RecursionError):
-            return _MISSING
-        except Exception:  # any failure means "not a JSON string"
+        except (LexicalError, RepairFailed):  # not JSON, or nested beyond the limit
             return _MISSING
         if json_type(parsed.value) not in types:
             return _MISSING

@@ -165,14 +165,12 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
             return pos, pos + 1, CLOSER[stack[-1]], "wrong_closer"
         if is_comment(text, pos):
             return pos, comment_end(text, pos), "", "comment"
-        if prev >= 0 and text[prev] == '"' and (ch.isalnum() or ch in "_'(") and ch not in "tfn":
+        word = WORD.match(text, pos)
+        is_literal = word is not None and word.group() in ("true", "false", "null")
+        if prev >= 0 and text[prev] == '"' and (ch.isalnum() or ch in "_'(") and not is_literal:
             # A word right after a closed string: the "closing" quote was inside the text.
             return prev, prev + 1, '\\"', "unescaped_quote"
-        if prev >= 0 and text[prev] == '"' and ch in "tfn" and WORD.match(text, pos):
-            word = WORD.match(text, pos)
-            if word is not None and word.group() not in ("true", "false", "null"):
-                return prev, prev + 1, '\\"', "unescaped_quote"
-        if ch in '"{[-' or ch.isdigit() or WORD.match(text, pos):
+        if ch in '"{[-' or ch.isdigit() or word is not None:
             return prev + 1, prev + 1, ",", "missing_comma"
         return None
     if msg.startswith("Expecting ':' delimiter"):

@@ -90,7 +90,6 @@ def too_deep(text: str, policy: Policy) -> RepairFailed:
     )
 
 
-WS = regex.compile(r"[ \t\r\n]*")
 IDENT_KEY = regex.compile(r"[A-Za-z_$][\w$.-]*(?=[ \t]*:)")
 WORD = regex.compile(r"[A-Za-z_$][\w$]*")
 LITERALS: dict[str, tuple[str, str]] = {

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,23 +275,15 @@ class Schema:
     def is_valid(self, value: Any, node: Any = None) -> bool:
         """Whether ``value`` satisfies the schema (or the sub-schema ``node``)."""
         validator = self.validator if node is None else self.subvalidator(node)
-        try:
+        with _validation_errors():
             return bool(validator.is_valid(value))
-        except referencing.exceptions.Unresolvable as exc:
-            raise SchemaError(f"the schema has a $ref that cannot be resolved: {exc}") from exc
-        except RecursionError as exc:
-            raise SchemaError("the value or schema nests too deeply to validate") from exc
 
     def issues(self, value: Any) -> list[Issue]:
         """Everything wrong with ``value`` against the JSON Schema, by JSON pointer."""
-        try:
+        with _validation_errors():
             errors = sorted(
                 self.validator.iter_errors(value), key=lambda e: (list(e.absolute_path), e.message)
             )
-        except referencing.exceptions.Unresolvable as exc:
-            raise SchemaError(f"the schema has a $ref that cannot be resolved: {exc}") from exc
-        except RecursionError as exc:
-            raise SchemaError("the value or schema nests too deeply to validate") from exc
         return [_issue_from_jsonschema(e) for e in errors]
 
     def validate(self, value: Any) -> tuple[Any, list[Issue]]:
@@ -311,6 +304,17 @@ class Schema:
                 return value, [_issue_from_pydantic(e) for e in exc.errors()]
         issues = self.issues(value)
         return value, issues
+
+
+@contextmanager
+def _validation_errors() -> Iterator[None]:
+    """Turn jsonschema's failures on an unusable schema into our SchemaError."""
+    try:
+        yield
+    except referencing.exceptions.Unresolvable as exc:
+        raise SchemaError(f"the schema has a $ref that cannot be resolved: {exc}") from exc
+    except RecursionError as exc:
+        raise SchemaError("the value or schema nests too deeply to validate") from exc
 
 
 def _issue_from_jsonschema(error: jsonschema.ValidationError) -> Issue:
