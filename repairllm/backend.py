@@ -1,0 +1,276 @@
+"""The contract every model driver implements, and the records it returns.
+
+A driver is one class deriving from :class:`Backend`. It maps four calls onto one
+API (``chat``, ``stream``, ``count_tokens`` and the ``context_length`` attribute),
+declares what the server can do in class attributes, translates that API's
+exceptions into :mod:`repairllm.errors` in one place, and never repairs anything
+itself. Nothing here imports a driver's dependencies: the core stays light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeAlias
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError, ContextTooLong, InvalidInput
+
+__all__ = [
+    "Backend",
+    "ChatOptions",
+    "Chunk",
+    "Completion",
+    "Message",
+    "Messages",
+    "Usage",
+    "as_messages",
+]
+
+Message: TypeAlias = dict[str, Any]
+Messages: TypeAlias = "str | Sequence[Mapping[str, Any]]"
+
+FinishReason: TypeAlias = "Literal['stop', 'length', 'error'] | str | None"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens one call consumed, as the server reports them (or the driver counts them)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One finished reply.
+
+    Attributes:
+        text: the reply's text.
+        finish_reason: ``"stop"``, ``"length"`` (cut off at the token limit) or what
+            the server said.
+        usage: prompt and completion tokens.
+        raw: the server's response object, for whoever needs more than the text.
+    """
+
+    text: str
+    finish_reason: str | None = "stop"
+    usage: Usage = field(default_factory=Usage)
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a streamed reply. The last chunk carries ``finish_reason`` and usage."""
+
+    text: str
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+class ChatOptions(BaseModel):
+    """Options every driver understands. A driver may subclass it to add its own.
+
+    Unknown keys are refused, so a misspelt option fails at once instead of being
+    silently ignored by the server.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_tokens: int | None = Field(default=None, gt=0)
+    temperature: float | None = Field(default=None, ge=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+    json_schema: dict[str, Any] | None = None
+    """Ask the server to constrain the reply to this JSON Schema (native structured mode)."""
+    json_mode: bool = False
+    """Ask the server for any JSON object (weaker than ``json_schema``)."""
+    timeout: float | None = Field(default=None, gt=0)
+
+
+def as_messages(messages: Messages) -> list[Message]:
+    """Normalise a prompt: a plain string is one user message.
+
+    Raises:
+        InvalidInput: when a message is not a mapping with a string ``role``.
+    """
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    if not isinstance(messages, Sequence):
+        raise InvalidInput(
+            f"messages must be a string or a list of dicts, not {type(messages).__name__}"
+        )
+    out: list[Message] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping) or not isinstance(message.get("role"), str):
+            raise InvalidInput(f"message {i} must be a dict with a 'role' string, got {message!r}")
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise InvalidInput(f"message {i} has content of type {type(content).__name__}")
+        out.append(dict(message))
+    if not out:
+        raise InvalidInput("messages is empty")
+    return out
+
+
+class Backend(ABC):
+    """Base class of every driver.
+
+    Class attributes say what the server can do; ``generate`` reads them to choose
+    a native structured mode. Instances hold ``model`` and ``context_length``
+    (``None`` when unknown, which turns the context check off).
+    """
+
+    name: ClassVar[str] = "backend"
+    supports_json_schema: ClassVar[bool] = False
+    supports_json_mode: ClassVar[bool] = False
+    supports_streaming: ClassVar[bool] = True
+    options_cls: ClassVar[type[ChatOptions]] = ChatOptions
+
+    model: str = ""
+    context_length: int | None = None
+    defaults: Mapping[str, Any] = {}
+    """Option values used when a call does not give them (from ``connect`` or a config)."""
+
+    # -- the contract -------------------------------------------------------------------
+
+    @abstractmethod
+    def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
+        """Send one request and return the whole reply."""
+
+    def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
+        """Yield the reply in pieces. The default sends one request and yields it whole."""
+        completion = self._chat(messages, options)
+        yield Chunk(completion.text, completion.finish_reason, completion.usage)
+
+    def count_tokens(self, text: Messages) -> int:
+        """Tokens the text or messages take. Drivers with a tokenizer override this.
+
+        The default is an estimate (one token per three characters, plus a few per
+        message for the chat template), on the safe side for English and JSON.
+        """
+        if isinstance(text, str):
+            return math.ceil(len(text) / 3)
+        return sum(
+            4 + math.ceil(len(_content_text(m.get("content"))) / 3) for m in as_messages(text)
+        )
+
+    # -- what callers use ---------------------------------------------------------------
+
+    def chat(self, messages: Messages, **options: Any) -> Completion:
+        """Send the messages and return the reply.
+
+        Args:
+            messages: a string (one user message) or OpenAI-style message dicts.
+            **options: fields of :attr:`options_cls` (``max_tokens``, ``temperature``,
+                ``json_schema`` ...).
+
+        Raises:
+            ContextTooLong: before any request, when the prompt cannot fit.
+            BackendError: its kinds, for whatever the server or connection did.
+        """
+        msgs, opts = self._prepare(messages, options)
+        return self._chat(msgs, opts)
+
+    def stream(self, messages: Messages, **options: Any) -> Iterator[Chunk]:
+        """Like :meth:`chat`, yielding the reply as it is produced."""
+        msgs, opts = self._prepare(messages, options)
+        return self._stream(msgs, opts)
+
+    async def achat(self, messages: Messages, **options: Any) -> Completion:
+        """Async :meth:`chat`. HTTP drivers override it; others run in a worker thread."""
+        return await asyncio.to_thread(self.chat, messages, **options)
+
+    async def astream(self, messages: Messages, **options: Any) -> AsyncIterator[Chunk]:
+        """Async :meth:`stream`. The default pulls the sync stream in a worker thread."""
+        iterator = self.stream(messages, **options)
+        done = object()
+        while True:
+            chunk = await asyncio.to_thread(next, iterator, done)
+            if chunk is done:
+                return
+            assert isinstance(chunk, Chunk)
+            yield chunk
+
+    def close(self) -> None:  # noqa: B027 - drivers without resources keep the no-op
+        """Release connections or memory. Safe to call twice."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} model={self.model!r}>"
+
+    # -- shared plumbing ----------------------------------------------------------------
+
+    def options(self, **options: Any) -> ChatOptions:
+        """Validate option keywords into :attr:`options_cls`.
+
+        Raises:
+            ConfigError: naming the unknown or ill-typed option.
+        """
+        try:
+            return self.options_cls(**{**self.defaults, **options})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            known = ", ".join(sorted(self.options_cls.model_fields))
+            raise ConfigError(f"bad option for {self.name}: {problems} (known: {known})") from None
+
+    def check_fits(self, messages: Messages, max_tokens: int | None = None) -> int:
+        """Count the prompt's tokens and fail when it cannot fit the context.
+
+        Returns:
+            the prompt's token count.
+
+        Raises:
+            ContextTooLong: with both numbers, when prompt plus ``max_tokens`` exceed
+                :attr:`context_length`.
+        """
+        n = self.count_tokens(messages)
+        if self.context_length is not None:
+            needed = n + (max_tokens or 0)
+            if n >= self.context_length or needed > self.context_length:
+                raise ContextTooLong(needed, self.context_length, self.name)
+        return n
+
+    def _prepare(
+        self, messages: Messages, options: Mapping[str, Any]
+    ) -> tuple[list[Message], ChatOptions]:
+        msgs = as_messages(messages)
+        opts = self.options(**options)
+        self.check_fits(msgs, opts.max_tokens)
+        return msgs, opts
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    # OpenAI's list-of-parts form: count the text parts, and the rest as JSON.
+    return orjson.dumps(content).decode()
