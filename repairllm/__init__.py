@@ -7,6 +7,7 @@ Nothing here imports a backend driver, torch, transformers or an HTTP client.
 
 from __future__ import annotations
 
+from .backend import Backend, ChatOptions, Chunk, Completion, Usage
 from .errors import (
     AmbiguousRepair,
     BackendError,
@@ -28,6 +29,8 @@ from .extract import Candidate, candidates
 from .ledger import Fix, Issue, Ledger
 from .pipeline import Outcome, repair
 from .policy import DEFAULT, LENIENT, RULE_COSTS, STRICT, Policy
+from .registry import available, connect, register
+from .retry import Attempt, Generation, agenerate, generate, repairing
 from .schema import Schema, compile_schema
 
 __version__ = "0.1.0"
@@ -38,15 +41,21 @@ __all__ = [
     "RULE_COSTS",
     "STRICT",
     "AmbiguousRepair",
+    "Attempt",
+    "Backend",
     "BackendError",
     "BackendStatusError",
     "BackendTimeout",
     "BackendUnreachable",
     "BadResponse",
     "Candidate",
+    "ChatOptions",
+    "Chunk",
+    "Completion",
     "ConfigError",
     "ContextTooLong",
     "Fix",
+    "Generation",
     "InvalidInput",
     "Issue",
     "Ledger",
@@ -59,8 +68,15 @@ __all__ = [
     "RetriesExhausted",
     "Schema",
     "SchemaError",
+    "Usage",
     "__version__",
+    "agenerate",
+    "available",
     "candidates",
     "compile_schema",
+    "connect",
+    "generate",
+    "register",
     "repair",
+    "repairing",
 ]

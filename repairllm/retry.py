@@ -1,0 +1,578 @@
+"""Structured calls: ask a backend, repair the reply, and re-ask only with what is still wrong.
+
+``generate`` runs the loop the design draws: prompt → backend → repair → validate, and
+when repair cannot give a valid value, one more request whose last user turn names
+the remaining issues by JSON pointer. That feedback *replaces* the previous failed
+exchange, so the context never grows past one failed reply and one feedback turn.
+
+Two kinds of retry are kept apart and counted separately:
+
+- **transient** backend failures (timeouts, connection resets, 429, 5xx) are retried
+  with exponential backoff by tenacity; they do not use up format attempts;
+- **format** retries, when repair could not give a valid value.
+
+A reply cut off at the token limit is first *continued* (the model is shown where it
+stopped and asked for the rest), not restarted.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+from .backend import Backend, Completion, Message, Messages, Usage
+from .errors import (
+    BackendError,
+    BackendStatusError,
+    InvalidInput,
+    NoJSONFound,
+    RepairFailed,
+    RetriesExhausted,
+)
+from .ledger import Issue, Ledger
+from .pipeline import Outcome, run
+from .policy import Policy, resolve_policy
+from .prompts import PromptForm, build_messages, feedback_message
+from .schema import Schema, compile_schema
+
+__all__ = ["Attempt", "Generation", "agenerate", "generate", "repairing"]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+_CONTINUE = (
+    "Your reply was cut off. Continue it exactly where it stopped: write only the missing "
+    "rest, without repeating anything. It ended with:\n{tail}"
+)
+
+
+@dataclass
+class Attempt:
+    """One request of a structured call and what became of its reply.
+
+    Attributes:
+        raw: the reply's text (continuations joined in).
+        outcome: the repair outcome, when any JSON was found.
+        issues: what was still wrong (empty when the attempt succeeded).
+        usage: tokens, summed over continuations.
+        seconds: wall time of the requests, backoff included.
+        finish_reason: the last request's finish reason.
+        continuations: how many times a cut-off reply was continued.
+        transient_errors: backend failures retried within this attempt.
+        native: whether the server's structured mode constrained the reply.
+        error: the message of the error that ended the attempt, if any.
+    """
+
+    raw: str = ""
+    outcome: Outcome | None = None
+    issues: list[Issue] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    seconds: float = 0.0
+    finish_reason: str | None = None
+    continuations: int = 0
+    transient_errors: int = 0
+    native: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not None and not self.issues and self.error is None
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.outcome.ledger if self.outcome is not None else Ledger()
+
+
+@dataclass
+class Generation(Generic[T]):
+    """What ``generate(..., outcome=True)`` returns: the value and every attempt."""
+
+    value: T
+    attempts: list[Attempt]
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for attempt in self.attempts:
+            total = total + attempt.usage
+        return total
+
+    @property
+    def seconds(self) -> float:
+        return sum(a.seconds for a in self.attempts)
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.attempts[-1].ledger
+
+
+@dataclass
+class _Plan:
+    """Everything a structured call needs besides the backend, settled once."""
+
+    schema: Schema | None
+    policy: Policy
+    form: PromptForm
+    retries: int
+    native: bool
+    continuations: int
+    transient: int
+    options: dict[str, Any]
+    backoff: float = 0.5
+
+    def first_messages(self, prompt: Messages) -> list[Message]:
+        return build_messages(prompt, self.schema, self.form)
+
+
+def _plan(
+    backend: Backend | None,
+    schema: Any,
+    retries: int,
+    policy: Policy | str | None,
+    form: PromptForm,
+    native: bool | None,
+    continuations: int,
+    transient_retries: int,
+    options: dict[str, Any],
+) -> _Plan:
+    if retries < 0 or continuations < 0 or transient_retries < 0:
+        raise InvalidInput("retries, continuations and transient_retries must be >= 0")
+    compiled = compile_schema(schema) if schema is not None else None
+    can_native = backend is not None and (
+        backend.supports_json_schema if compiled is not None else backend.supports_json_mode
+    )
+    use_native = can_native if native is None else (native and can_native)
+    return _Plan(
+        compiled,
+        resolve_policy(policy),
+        form,
+        retries,
+        use_native,
+        continuations,
+        transient_retries,
+        options,
+    )
+
+
+def _native_options(plan: _Plan) -> dict[str, Any]:
+    if not plan.native:
+        return {}
+    if plan.schema is not None and isinstance(plan.schema.root, dict):
+        return {"json_schema": plan.schema.root}
+    return {"json_mode": True}
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, BackendError) and exc.transient
+
+
+def _overlap(head: str, tail: str, limit: int = 200) -> int:
+    """Length of the longest suffix of ``head`` that ``tail`` starts with (models repeat)."""
+    for size in range(min(len(head), len(tail), limit), 0, -1):
+        if head.endswith(tail[:size]):
+            return size
+    return 0
+
+
+def _judge(attempt: Attempt, plan: _Plan) -> None:
+    """Repair the attempt's reply and record what is still wrong."""
+    try:
+        outcome = run(attempt.raw, plan.schema, plan.policy)
+    except NoJSONFound:
+        attempt.issues = [Issue("", "the reply held no JSON")]
+        return
+    except RepairFailed as exc:
+        attempt.outcome = exc.best
+        attempt.issues = list(exc.issues) or [Issue("", "; ".join(exc.reasons) or str(exc))]
+        return
+    attempt.outcome = outcome
+    attempt.issues = list(outcome.issues)
+
+
+def _next_messages(first: list[Message], failed: Attempt, plan: _Plan) -> list[Message]:
+    """The first request plus one failed exchange: the reply and what is wrong with it.
+
+    Only the latest failure is shown, whatever the attempt number, so the context
+    stays bounded.
+    """
+    best = failed.outcome.data if failed.outcome is not None else None
+    feedback = feedback_message(
+        failed.issues, best, plan.schema, plan.form, no_json=failed.outcome is None
+    )
+    reply = failed.raw if len(failed.raw) <= 4000 else failed.raw[:4000]
+    return [*first, {"role": "assistant", "content": reply}, {"role": "user", "content": feedback}]
+
+
+def _best(attempts: Sequence[Attempt]) -> Attempt | None:
+    scored = [a for a in attempts if a.outcome is not None]
+    if not scored:
+        return None
+    return min(scored, key=lambda a: (len(a.issues), a.ledger.cost))
+
+
+@dataclass
+class _Request:
+    messages: list[Message]
+    options: dict[str, Any]
+    attempt: Attempt
+
+
+def _dialogue(prompt: Messages, plan: _Plan) -> Generator[_Request, Completion, list[Attempt]]:
+    """The whole conversation as a generator: it yields requests and is sent replies.
+
+    Kept free of I/O so that the sync and async drivers below share every decision.
+    """
+    first = plan.first_messages(prompt)
+    messages = first
+    attempts: list[Attempt] = []
+    for _ in range(plan.retries + 1):
+        attempt = Attempt(native=plan.native)
+        attempts.append(attempt)
+        reply = yield _Request(messages, {**plan.options, **_native_options(plan)}, attempt)
+        attempt.raw, attempt.usage = reply.text, reply.usage
+        attempt.finish_reason = reply.finish_reason
+        while reply.truncated and attempt.continuations < plan.continuations:
+            more = [
+                *messages,
+                {"role": "assistant", "content": attempt.raw},
+                {"role": "user", "content": _CONTINUE.format(tail=attempt.raw[-200:])},
+            ]
+            # A grammar-constrained continuation would start a fresh value: ask plainly.
+            reply = yield _Request(more, dict(plan.options), attempt)
+            attempt.raw += reply.text[_overlap(attempt.raw, reply.text) :]
+            attempt.usage = attempt.usage + reply.usage
+            attempt.finish_reason = reply.finish_reason
+            attempt.continuations += 1
+        _judge(attempt, plan)
+        if attempt.ok:
+            break
+        messages = _next_messages(first, attempt, plan)
+    return attempts
+
+
+def _count_transient(attempt: Attempt) -> Callable[[RetryCallState], None]:
+    def count(_: RetryCallState) -> None:
+        attempt.transient_errors += 1
+
+    return count
+
+
+def _retry_args(plan: _Plan, attempt: Attempt) -> dict[str, Any]:
+    return {
+        "retry": retry_if_exception(_is_transient),
+        "stop": stop_after_attempt(plan.transient + 1),
+        "wait": wait_exponential(multiplier=plan.backoff, max=8.0) + wait_random(0, plan.backoff),
+        "before_sleep": _count_transient(attempt),
+        "reraise": True,
+    }
+
+
+def _without_native(request: _Request, exc: BackendStatusError, plan: _Plan) -> bool:
+    """Whether to resend without the server's structured mode.
+
+    A server that cannot turn the schema into a grammar answers 400 or 422; the call
+    then goes on with plain prompting, and repair stays the safety net.
+    """
+    native = "json_schema" in request.options or "json_mode" in request.options
+    if native and exc.status in (400, 422):
+        plan.native = False
+        request.options.pop("json_schema", None)
+        request.options.pop("json_mode", None)
+        request.attempt.native = False
+        return True
+    return False
+
+
+def _send(backend: Backend, request: _Request, plan: _Plan) -> Completion:
+    started = time.perf_counter()
+    try:
+        for _ in range(2):
+            try:
+                return Retrying(**_retry_args(plan, request.attempt))(
+                    backend.chat, request.messages, **request.options
+                )
+            except BackendStatusError as exc:
+                if not _without_native(request, exc, plan):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+    except BackendError as exc:
+        request.attempt.error = str(exc)
+        raise
+    finally:
+        request.attempt.seconds += time.perf_counter() - started
+
+
+async def _asend(backend: Backend, request: _Request, plan: _Plan) -> Completion:
+    started = time.perf_counter()
+    try:
+        for _ in range(2):
+            try:
+                return await AsyncRetrying(**_retry_args(plan, request.attempt))(
+                    backend.achat, request.messages, **request.options
+                )
+            except BackendStatusError as exc:
+                if not _without_native(request, exc, plan):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+    except BackendError as exc:
+        request.attempt.error = str(exc)
+        raise
+    finally:
+        request.attempt.seconds += time.perf_counter() - started
+
+
+def _finish(attempts: list[Attempt], outcome: bool) -> Any:
+    last = attempts[-1]
+    if last.ok and last.outcome is not None:
+        value = last.outcome.value
+        return Generation(value, attempts) if outcome else value
+    best = _best(attempts)
+    shown = "; ".join(str(i) for i in last.issues[:3]) or "no JSON"
+    raise RetriesExhausted(
+        attempts,
+        best=best.outcome.value if best is not None and best.outcome is not None else None,
+        message=(
+            f"no valid value after {len(attempts)} attempt(s); last reply: {shown}. "
+            "See .attempts for every reply, ledger and issue; raise retries, or loosen "
+            "the policy"
+        ),
+    )
+
+
+@overload
+def generate(
+    backend: Backend,
+    prompt: Messages,
+    schema: type[T],
+    *,
+    retries: int = ...,
+    policy: Policy | str | None = ...,
+    outcome: Literal[False] = ...,
+    native: bool | None = ...,
+    prompt_form: PromptForm = ...,
+    continuations: int = ...,
+    transient_retries: int = ...,
+    backoff: float = ...,
+    **options: Any,
+) -> T: ...
+@overload
+def generate(
+    backend: Backend,
+    prompt: Messages,
+    schema: Any = ...,
+    *,
+    retries: int = ...,
+    policy: Policy | str | None = ...,
+    outcome: Literal[True],
+    native: bool | None = ...,
+    prompt_form: PromptForm = ...,
+    continuations: int = ...,
+    transient_retries: int = ...,
+    backoff: float = ...,
+    **options: Any,
+) -> Generation[Any]: ...
+@overload
+def generate(
+    backend: Backend,
+    prompt: Messages,
+    schema: Any = ...,
+    *,
+    retries: int = ...,
+    policy: Policy | str | None = ...,
+    outcome: bool = ...,
+    native: bool | None = ...,
+    prompt_form: PromptForm = ...,
+    continuations: int = ...,
+    transient_retries: int = ...,
+    backoff: float = ...,
+    **options: Any,
+) -> Any: ...
+def generate(
+    backend: Backend,
+    prompt: Messages,
+    schema: Any = None,
+    *,
+    retries: int = 2,
+    policy: Policy | str | None = None,
+    outcome: bool = False,
+    native: bool | None = None,
+    prompt_form: PromptForm = "skeleton",
+    continuations: int = 2,
+    transient_retries: int = 3,
+    backoff: float = 0.5,
+    **options: Any,
+) -> Any:
+    """Ask the backend for a value of ``schema`` and return it validated.
+
+    Args:
+        backend: a driver from :func:`repairllm.connect`.
+        prompt: a string (one user message) or OpenAI-style messages.
+        schema: a pydantic model, a type or a JSON Schema dict; ``None`` for any JSON.
+        retries: format retries after the first attempt, each with targeted feedback.
+        policy: the repair policy (``"strict"``, ``"default"``, ``"lenient"`` or a Policy).
+        outcome: return a :class:`Generation` with every :class:`Attempt`.
+        native: use the server's structured mode; ``None`` uses it where the backend
+            declares one, ``False`` turns it off (to compare).
+        prompt_form: how the schema is shown to the model (see :mod:`repairllm.prompts`).
+        continuations: how often a reply cut off at the token limit is continued.
+        transient_retries: retries of timeouts, 429 and 5xx per request, with backoff.
+        backoff: the first backoff in seconds (doubling, with jitter, up to 8 s).
+        **options: chat options for every request (``max_tokens``, ``temperature`` ...).
+
+    Raises:
+        RetriesExhausted: no valid value within the attempts; ``.attempts`` holds each
+            reply, ledger and issue list, ``.best`` the closest value.
+        BackendError: a non-transient backend failure, or a transient one that outlived
+            its retries.
+    """
+    plan = _plan(
+        backend,
+        schema,
+        retries,
+        policy,
+        prompt_form,
+        native,
+        continuations,
+        transient_retries,
+        options,
+    )
+    plan.backoff = backoff
+    dialogue = _dialogue(prompt, plan)
+    try:
+        request = next(dialogue)
+        while True:
+            request = dialogue.send(_send(backend, request, plan))
+    except StopIteration as stop:
+        return _finish(stop.value, outcome)
+
+
+async def agenerate(
+    backend: Backend,
+    prompt: Messages,
+    schema: Any = None,
+    *,
+    retries: int = 2,
+    policy: Policy | str | None = None,
+    outcome: bool = False,
+    native: bool | None = None,
+    prompt_form: PromptForm = "skeleton",
+    continuations: int = 2,
+    transient_retries: int = 3,
+    backoff: float = 0.5,
+    **options: Any,
+) -> Any:
+    """Async :func:`generate`, through the backend's ``achat``."""
+    plan = _plan(
+        backend,
+        schema,
+        retries,
+        policy,
+        prompt_form,
+        native,
+        continuations,
+        transient_retries,
+        options,
+    )
+    plan.backoff = backoff
+    dialogue = _dialogue(prompt, plan)
+    try:
+        request = next(dialogue)
+        while True:
+            request = dialogue.send(await _asend(backend, request, plan))
+    except StopIteration as stop:
+        return _finish(stop.value, outcome)
+
+
+def _takes_feedback(fn: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "feedback" in params or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
+    )
+
+
+def repairing(
+    schema: Any = None,
+    *,
+    retries: int = 2,
+    policy: Policy | str | None = None,
+    prompt_form: PromptForm = "skeleton",
+) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
+    """Wrap a function that returns model text so that it returns a validated value.
+
+    The function is called again (at most ``retries`` more times) while repair cannot
+    give a valid value; if it takes a ``feedback`` argument, the retry passes the
+    targeted feedback there. Works on async functions too.
+
+    Example:
+        >>> @repairing(Person, retries=2)  # doctest: +SKIP
+        ... def ask(prompt: str, feedback: str | None = None) -> str: ...
+    """
+    plan = _plan(None, schema, retries, policy, prompt_form, False, 0, 0, {})
+
+    def decorate(fn: Callable[P, Any]) -> Callable[P, Any]:
+        feedback_ok = _takes_feedback(fn)
+
+        def record(text: Any, started: float, attempts: list[Attempt]) -> Attempt:
+            if not isinstance(text, str):
+                raise InvalidInput(
+                    f"{getattr(fn, '__name__', fn)!r} returned {type(text).__name__}, not text"
+                )
+            attempt = Attempt(raw=text, seconds=time.perf_counter() - started)
+            attempts.append(attempt)
+            _judge(attempt, plan)
+            return attempt
+
+        def feedback_for(attempt: Attempt) -> str:
+            best = attempt.outcome.data if attempt.outcome is not None else None
+            return feedback_message(
+                attempt.issues, best, plan.schema, plan.form, no_json=attempt.outcome is None
+            )
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                attempts: list[Attempt] = []
+                for _ in range(plan.retries + 1):
+                    started = time.perf_counter()
+                    attempt = record(await fn(*args, **kwargs), started, attempts)
+                    if attempt.ok:
+                        break
+                    if feedback_ok:
+                        kwargs["feedback"] = feedback_for(attempt)
+                return _finish(attempts, False)
+
+            return awrapper
+
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            attempts: list[Attempt] = []
+            for _ in range(plan.retries + 1):
+                started = time.perf_counter()
+                attempt = record(fn(*args, **kwargs), started, attempts)
+                if attempt.ok:
+                    break
+                if feedback_ok:
+                    kwargs["feedback"] = feedback_for(attempt)
+            return _finish(attempts, False)
+
+        return wrapper
+
+    return decorate
