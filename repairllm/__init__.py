@@ -32,6 +32,7 @@ from .policy import DEFAULT, LENIENT, RULE_COSTS, STRICT, Policy
 from .registry import available, connect, register
 from .retry import Attempt, Generation, agenerate, generate, repairing
 from .schema import Schema, compile_schema
+from .stream import Partial, astream, stream
 
 __version__ = "0.1.0"
 
@@ -62,6 +63,7 @@ __all__ = [
     "MissingKey",
     "NoJSONFound",
     "Outcome",
+    "Partial",
     "Policy",
     "RepairFailed",
     "RepairLLMError",
@@ -71,6 +73,7 @@ __all__ = [
     "Usage",
     "__version__",
     "agenerate",
+    "astream",
     "available",
     "candidates",
     "compile_schema",
@@ -79,4 +82,5 @@ __all__ = [
     "register",
     "repair",
     "repairing",
+    "stream",
 ]

@@ -312,7 +312,9 @@ def _validation_errors() -> Iterator[None]:
     try:
         yield
     except referencing.exceptions.Unresolvable as exc:
-        raise SchemaError(f"the schema has a $ref that cannot be resolved: {exc}") from exc
+        # The exception's text embeds the whole schema; name only the reference.
+        ref = getattr(exc, "ref", None) or str(exc).split(" does not exist", 1)[0][:200]
+        raise SchemaError(f"the schema has a $ref that cannot be resolved: {ref}") from exc
     except RecursionError as exc:
         raise SchemaError("the value or schema nests too deeply to validate") from exc
 

@@ -1,0 +1,451 @@
+"""Streaming: parse a reply as it arrives, with total work linear in its length.
+
+:class:`IncrementalParser` keeps its state between chunks (the stack of open
+containers, the scan position, where an unfinished string may end) so each
+character is scanned once. It yields nothing itself; ask it for :meth:`snapshot`
+whenever :meth:`feed` says a member completed. A snapshot copies only the open
+containers along the current path, so completed subtrees are shared, not copied.
+
+A reply that is not strict JSON (single quotes, unquoted keys ...) switches the
+parser to a fallback that repairs the whole buffer again only when it has doubled
+since the last try, which keeps the total work linear too. The final value always
+goes through the full pipeline, so streaming never lowers the bar.
+
+``stream``/``astream`` drive a backend's stream through the parser and yield
+:class:`Partial` records: partial values aligned to the schema as fields complete,
+and last the validated value (``done=True``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .align import align
+from .backend import Backend, Messages, Usage
+from .errors import RepairLLMError
+from .pipeline import Outcome, run
+from .policy import Policy, resolve_policy
+from .prompts import PromptForm, build_messages
+from .schema import Schema, compile_schema
+
+__all__ = ["IncrementalParser", "Partial", "astream", "parse_chunks", "stream"]
+
+# One token after optional whitespace: a punctuation mark, a complete string, a number
+# or a literal. A number or literal touching the end of the buffer may still grow, so
+# the caller waits for more text before taking it.
+_TOKEN = re.compile(
+    r"""[ \t\r\n]*(?:
+        (?P<punct>[{}\[\],:])
+      | (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
+      | (?P<word>true|false|null)
+    )""",
+    re.VERBOSE,
+)
+_STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*')
+_SPACE = re.compile(r"[ \t\r\n]*")
+_START = re.compile(r"[{\[]")
+_THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
+_WORDS = {"true": True, "false": False, "null": None}
+# Text after a number or word that may still belong to it ("-3" + "e2", "nul" + "l").
+_GROWING_TAIL = re.compile(r"[0-9.eE+\-a-z]*")
+_GROWING = re.compile(r"-?[0-9.eE+-]*|t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?")
+
+
+class _Frame:
+    __slots__ = ("container", "key", "slot", "state")
+
+    def __init__(self, container: dict[str, Any] | list[Any], slot: str | int | None) -> None:
+        self.container = container
+        self.slot = slot  # where this container sits in its parent
+        self.key: str | None = None
+        # what may come next: "key", "colon", "value", "comma"
+        self.state = "key" if isinstance(container, dict) else "value"
+
+
+class IncrementalParser:
+    """Parse JSON text fed in chunks, keeping state between them.
+
+    Example:
+        >>> p = IncrementalParser()
+        >>> p.feed('Here: {"a": 1, "b": [tr')
+        True
+        >>> p.snapshot()
+        {'a': 1, 'b': []}
+        >>> p.feed('ue]}')
+        True
+        >>> p.snapshot(), p.complete
+        ({'a': 1, 'b': [True]}, True)
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._pos = 0
+        self._stack: list[_Frame] = []
+        self._root: Any = None
+        self._started = False
+        self._in_think: bool | None = None
+        self._string_from = -1  # start of an unfinished string token, or -1
+        self._string_scan = 0  # where scanning that string resumes
+        self.complete = False
+        self.fallback = False
+        self._fallback_len = 0
+        self._fallback_value: Any = None
+
+    # -- feeding ------------------------------------------------------------------------
+
+    def feed(self, chunk: str) -> bool:
+        """Add text; return whether a value or member completed (a new snapshot is due)."""
+        if not chunk:
+            return False
+        self.text += chunk
+        if self.complete:
+            return False
+        if self.fallback:
+            return self._refresh_fallback(final=False)
+        return self._scan(final=False)
+
+    def close(self) -> bool:
+        """The stream ended: numbers and words touching the end are now complete."""
+        if self.fallback:
+            return self._refresh_fallback(final=True)
+        return self._scan(final=True)
+
+    def snapshot(self) -> Any:
+        """The value so far: completed members only, open containers copied along the path."""
+        if self.fallback:
+            return self._fallback_value
+        if not self._started:
+            return None
+        top = _shallow(self._root)
+        parent = top
+        for frame in self._stack[1:]:
+            child = _shallow(frame.container)
+            parent[frame.slot] = child
+            parent = child
+        return top
+
+    # -- the scanner --------------------------------------------------------------------
+
+    def _begin(self) -> bool:
+        text = self.text
+        if self._in_think is None:
+            stripped = text.lstrip()
+            if len(stripped) < 7 and "<think>".startswith(stripped):
+                return False
+            self._in_think = stripped.startswith("<think>")
+        if self._in_think:
+            end = _THINK_END.search(text, self._pos)
+            if end is None:
+                self._pos = max(self._pos, len(text) - 9)
+                return False
+            self._pos = end.end()
+            self._in_think = False
+        start = _START.search(text, self._pos)
+        if start is None:
+            self._pos = len(text)
+            return False
+        container: dict[str, Any] | list[Any] = {} if text[start.start()] == "{" else []
+        self._root = container
+        self._stack.append(_Frame(container, None))
+        self._started = True
+        self._pos = start.end()
+        return True
+
+    def _scan(self, final: bool) -> bool:
+        if not self._started and not self._begin():
+            return False
+        text = self.text
+        end = len(text)
+        changed = False
+        pos = self._pos
+        while self._stack:
+            if self._string_from >= 0:
+                body = _STRING_BODY.match(text, self._string_scan)
+                assert body is not None
+                stop = body.end()
+                if stop >= end or text[stop] != '"':
+                    self._string_scan = stop
+                    break
+                token_end = stop + 1
+                kind, raw = "string", text[self._string_from : token_end]
+                self._string_from = -1
+            else:
+                match = _TOKEN.match(text, pos)
+                if match is None:
+                    space = _SPACE.match(text, pos)
+                    after = space.end() if space is not None else pos
+                    if after >= end:
+                        pos = after
+                        break
+                    if text[after] == '"':
+                        self._string_from = after
+                        self._string_scan = after + 1
+                        pos = after
+                        continue
+                    if not final and _could_grow(text[after:]):
+                        pos = after
+                        break
+                    self._fail(after)
+                    return True
+                kind = match.lastgroup or ""
+                raw = match.group(kind)
+                token_end = match.end()
+                if (
+                    not final
+                    and kind in ("number", "word")
+                    and _GROWING_TAIL.fullmatch(text, token_end)
+                ):
+                    pos = match.start(kind)
+                    break
+            pos = token_end
+            outcome = self._token(kind, raw)
+            if outcome is None:
+                self._fail(token_end - len(raw))
+                return True
+            changed = changed or outcome
+        self._pos = pos
+        if not self._stack:
+            self.complete = True
+        return changed
+
+    def _token(self, kind: str, raw: str) -> bool | None:
+        """Apply one token; return whether something completed, or None on a syntax error."""
+        frame = self._stack[-1]
+        container = frame.container
+        state = frame.state
+        if kind == "punct":
+            if raw == ",":
+                if state != "comma":
+                    return None
+                frame.state = "key" if isinstance(container, dict) else "value"
+                return False
+            if raw == ":":
+                if state != "colon":
+                    return None
+                frame.state = "value"
+                return False
+            if raw in "}]":
+                if (raw == "}") != isinstance(container, dict):
+                    return None
+                # After a member, or at once in an empty container; "[1,]" is not JSON.
+                if not (state == "comma" or (not container and state in ("key", "value"))):
+                    return None
+                self._stack.pop()
+                if self._stack:
+                    self._stack[-1].state = "comma"
+                return True
+            # "{" or "["
+            if state != "value":
+                return None
+            child: dict[str, Any] | list[Any] = {} if raw == "{" else []
+            slot = self._place(frame, child)
+            self._stack.append(_Frame(child, slot))
+            return False
+        if state == "key":
+            if kind != "string" or not isinstance(container, dict):
+                return None
+            frame.key = orjson.loads(raw)
+            frame.state = "colon"
+            return False
+        if state != "value":
+            return None
+        value: Any = _WORDS[raw] if kind == "word" else orjson.loads(raw)
+        self._place(frame, value)
+        frame.state = "comma"
+        return True
+
+    @staticmethod
+    def _place(frame: _Frame, value: Any) -> str | int:
+        container = frame.container
+        if isinstance(container, dict):
+            key = frame.key
+            assert key is not None
+            container[key] = value
+            return key
+        container.append(value)
+        return len(container) - 1
+
+    # -- the fallback for text that is not strict JSON ----------------------------------
+
+    def _fail(self, at: int) -> None:
+        del at  # the whole buffer is re-read by the tolerant pipeline from here on
+        self.fallback = True
+        self._stack.clear()
+        self._refresh_fallback(final=False)
+
+    def _refresh_fallback(self, final: bool) -> bool:
+        # Repair the buffer again only when it has doubled: linear total work.
+        if not final and len(self.text) < 2 * self._fallback_len:
+            return False
+        self._fallback_len = max(len(self.text), 1)
+        try:
+            value = run(self.text, None, _PARTIAL_POLICY).data
+        except RepairLLMError:
+            return False
+        if value == self._fallback_value:
+            return False
+        self._fallback_value = value
+        return True
+
+
+_PARTIAL_POLICY = resolve_policy("lenient").replace(name="partial", accept_truncated=True)
+
+
+def _could_grow(rest: str) -> bool:
+    """Whether the unmatched tail may become a number or literal with more text."""
+    return _GROWING.fullmatch(rest) is not None
+
+
+def _shallow(container: Any) -> Any:
+    if isinstance(container, dict):
+        return dict(container)
+    if isinstance(container, list):
+        return list(container)
+    return container
+
+
+@dataclass
+class Partial:
+    """One step of a stream.
+
+    Attributes:
+        value: the value so far, aligned to the schema; on the last step (``done``),
+            the validated value (a model instance for a pydantic schema).
+        done: whether this is the final, validated value.
+        text: the reply's text so far.
+        outcome: the pipeline's outcome, on the last step.
+        usage: tokens, on the last step when the backend reports them.
+    """
+
+    value: Any
+    done: bool = False
+    text: str = ""
+    outcome: Outcome | None = None
+    usage: Usage | None = field(default=None, repr=False)
+
+
+class _Streamer:
+    """The shared logic of ``stream`` and ``astream``: chunks in, partials out."""
+
+    def __init__(self, schema: Any, policy: Policy | str | None) -> None:
+        self.schema: Schema | None = compile_schema(schema) if schema is not None else None
+        self.policy = resolve_policy(policy)
+        self.partial_policy = self.policy.replace(fill_defaults=False)
+        self.parser = IncrementalParser()
+        self.last: Any = None
+        self.usage: Usage | None = None
+
+    def push(self, text: str) -> Partial | None:
+        if not self.parser.feed(text):
+            return None
+        return self._partial()
+
+    def _partial(self) -> Partial | None:
+        value = self.parser.snapshot()
+        if value is None:
+            return None
+        if self.schema is not None and self.policy.align:
+            with contextlib.suppress(RepairLLMError, RecursionError):
+                value = align(value, self.schema, self.partial_policy)[0]
+        if value == self.last:
+            return None
+        self.last = value
+        return Partial(value, text=self.parser.text)
+
+    def finish(self) -> Iterator[Partial]:
+        if self.parser.close():
+            partial = self._partial()
+            if partial is not None:
+                yield partial
+        outcome = run(self.parser.text, self.schema, self.policy)
+        yield Partial(outcome.value, True, self.parser.text, outcome, self.usage)
+
+
+def stream(
+    backend: Backend,
+    prompt: Messages,
+    schema: Any = None,
+    *,
+    policy: Policy | str | None = None,
+    prompt_form: PromptForm = "skeleton",
+    native: bool | None = None,
+    **options: Any,
+) -> Iterator[Partial]:
+    """Stream a structured reply: partial values as fields complete, then the validated one.
+
+    Args:
+        backend: a driver; its ``stream`` is used.
+        prompt: a string or OpenAI-style messages.
+        schema: a pydantic model, a type or a JSON Schema dict; ``None`` for any JSON.
+        policy: the repair policy for the final value.
+        prompt_form: how the schema is shown (see :mod:`repairllm.prompts`).
+        native: use the server's structured mode where declared (``None``), or not.
+        **options: chat options (``max_tokens``, ``temperature`` ...).
+
+    Yields:
+        :class:`Partial` records; the last has ``done=True`` and the validated value.
+
+    Raises:
+        NoJSONFound, RepairFailed: the finished reply could not be made valid (streaming
+            does not retry; use :func:`repairllm.generate` for that).
+        BackendError: from the backend.
+    """
+    streamer = _Streamer(schema, policy)
+    messages = build_messages(prompt, streamer.schema, prompt_form)
+    extra = _native(backend, streamer.schema, native)
+    for chunk in backend.stream(messages, **options, **extra):
+        if chunk.usage is not None:
+            streamer.usage = chunk.usage
+        partial = streamer.push(chunk.text)
+        if partial is not None:
+            yield partial
+    yield from streamer.finish()
+
+
+async def astream(
+    backend: Backend,
+    prompt: Messages,
+    schema: Any = None,
+    *,
+    policy: Policy | str | None = None,
+    prompt_form: PromptForm = "skeleton",
+    native: bool | None = None,
+    **options: Any,
+) -> AsyncIterator[Partial]:
+    """Async :func:`stream`, through the backend's ``astream``."""
+    streamer = _Streamer(schema, policy)
+    messages = build_messages(prompt, streamer.schema, prompt_form)
+    extra = _native(backend, streamer.schema, native)
+    async for chunk in backend.astream(messages, **options, **extra):
+        if chunk.usage is not None:
+            streamer.usage = chunk.usage
+        partial = streamer.push(chunk.text)
+        if partial is not None:
+            yield partial
+    for partial in streamer.finish():
+        yield partial
+
+
+def _native(backend: Backend, schema: Schema | None, native: bool | None) -> dict[str, Any]:
+    if native is False:
+        return {}
+    if schema is not None and backend.supports_json_schema and isinstance(schema.root, dict):
+        return {"json_schema": schema.root}
+    if schema is None and backend.supports_json_mode and native:
+        return {"json_mode": True}
+    return {}
+
+
+def parse_chunks(chunks: Iterator[str] | list[str], schema: Any = None) -> list[Partial]:
+    """Run text chunks through the streamer without a backend (tests, benchmarks)."""
+    streamer = _Streamer(schema, None)
+    out = [p for p in (streamer.push(c) for c in chunks) if p is not None]
+    out.extend(streamer.finish())
+    return out
