@@ -8,6 +8,7 @@ Nothing here imports a backend driver, torch, transformers or an HTTP client.
 from __future__ import annotations
 
 from .backend import Backend, ChatOptions, Chunk, Completion, Usage
+from .choice import choose
 from .errors import (
     AmbiguousRepair,
     BackendError,
@@ -76,6 +77,7 @@ __all__ = [
     "astream",
     "available",
     "candidates",
+    "choose",
     "compile_schema",
     "connect",
     "generate",
