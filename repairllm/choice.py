@@ -134,9 +134,7 @@ def choose(
     question = _question(prompt, options)
     messages = question
     extra: dict[str, Any] = {"max_tokens": 16}
-    if (
-        backend.supports_json_schema if native is None else native
-    ) and backend.supports_json_schema:
+    if backend.supports_json_schema and native is not False:
         extra["json_schema"] = {"type": "string", "enum": labels + options}
     extra.update(chat_options)
     replies: list[str] = []
