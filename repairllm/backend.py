@@ -142,8 +142,9 @@ class Backend(ABC):
     """
 
     name: ClassVar[str] = "backend"
-    supports_json_schema: ClassVar[bool] = False
-    supports_json_mode: ClassVar[bool] = False
+    # Plain attributes, not ClassVar: a driver for many servers sets them per instance.
+    supports_json_schema: bool = False
+    supports_json_mode: bool = False
     supports_streaming: ClassVar[bool] = True
     options_cls: ClassVar[type[ChatOptions]] = ChatOptions
 

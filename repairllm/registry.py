@@ -13,6 +13,7 @@ family of models (``"hf_smollm2"``) wins over the generic one (``"hf"``), then a
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
@@ -147,6 +148,14 @@ def _from_environment(dotenv: str | os.PathLike[str] | None) -> dict[str, Any]:
     return fields
 
 
+def _accepts(factory: Factory, key: str) -> bool:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return True
+    return key in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def connect(
     server: str | None = None,
     *,
@@ -176,7 +185,8 @@ def connect(
     Example:
         >>> llm = connect("llamacpp", base_url="http://127.0.0.1:8080/v1")  # doctest: +SKIP
     """
-    merged: dict[str, Any] = _from_environment(dotenv)
+    from_env = _from_environment(dotenv)
+    merged: dict[str, Any] = dict(from_env)
     if config is not None:
         merged.update(load_config(config) if not isinstance(config, Mapping) else dict(config))
     merged.update(fields)
@@ -192,6 +202,10 @@ def connect(
             f"or set {ENV_PREFIX}BACKEND; registered: {', '.join(available())}"
         )
     _, factory = resolve(str(name), merged.get("model"))
+    # Environment fields are shared by every driver; pass each only where it is taken.
+    for key in list(from_env):
+        if key in merged and merged[key] is from_env[key] and not _accepts(factory, key):
+            del merged[key]
     try:
         backend = factory(**merged)
     except TypeError as exc:

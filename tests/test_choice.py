@@ -52,11 +52,7 @@ class Scripted(Backend):
     def __init__(self, replies: list[str], native: bool = False) -> None:
         self.replies = replies
         self.requests: list[tuple[list[Message], ChatOptions]] = []
-        self.native = native
-
-    @property
-    def supports_json_schema(self) -> bool:  # type: ignore[override]
-        return self.native
+        self.supports_json_schema = native
 
     def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
         self.requests.append((messages, options))

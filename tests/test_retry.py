@@ -27,12 +27,8 @@ class Scripted(Backend):
     def __init__(self, script: Iterable[Any], *, json_schema: bool = False) -> None:
         self.script = list(script)
         self.requests: list[tuple[list[Message], ChatOptions]] = []
-        self.native = json_schema
+        self.supports_json_schema = json_schema
         self.model = "scripted"
-
-    @property
-    def supports_json_schema(self) -> bool:  # type: ignore[override]
-        return self.native
 
     def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
         self.requests.append((messages, options))

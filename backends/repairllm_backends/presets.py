@@ -9,7 +9,7 @@ can still be overridden (``base_url=...``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from .openai import OpenAIBackend
@@ -27,8 +27,12 @@ class Preset:
         api_key_env: the environment variable holding the key.
         key_required: whether a call without a key is refused (hosted services);
             local servers accept any placeholder.
-        json_schema: accepts ``response_format={"type": "json_schema", ...}``.
+        json_schema: constrains replies to a JSON Schema, in the form ``schema_form`` says.
         json_mode: accepts ``response_format={"type": "json_object"}``.
+        schema_form: how the schema is sent: OpenAI's
+            ``{"type": "json_schema", "json_schema": {...}}``, or
+            ``{"type": "json_object", "schema": {...}}``, the only form
+            llama-cpp-python's server (0.3.x) accepts (it answers the other with 500).
     """
 
     name: str
@@ -37,6 +41,7 @@ class Preset:
     key_required: bool = False
     json_schema: bool = False
     json_mode: bool = False
+    schema_form: Literal["json_schema", "json_object"] = "json_schema"
 
 
 PRESETS: dict[str, Preset] = {
@@ -45,7 +50,15 @@ PRESETS: dict[str, Preset] = {
         Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY", True, True, True),
         Preset("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", False, True, True),
         # llama.cpp's own server and llama-cpp-python's server take the same fields.
-        Preset("llamacpp", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", False, True, True),
+        Preset(
+            "llamacpp",
+            "http://127.0.0.1:8080/v1",
+            "LLAMACPP_API_KEY",
+            False,
+            True,
+            True,
+            "json_object",
+        ),
         Preset("fastchat", "http://127.0.0.1:8000/v1", "FASTCHAT_API_KEY"),
         Preset("llamafactory", "http://127.0.0.1:8000/v1", "API_KEY"),
         Preset("lmstudio", "http://127.0.0.1:1234/v1", "LMSTUDIO_API_KEY", False, True, True),

@@ -1,0 +1,707 @@
+"""The driver for OpenAI-compatible servers, through the official ``openai`` SDK.
+
+One class serves every server that speaks ``/v1/chat/completions``: OpenAI itself,
+vLLM, llama.cpp's server and llama-cpp-python's, LM Studio, FastChat and hosted
+compatible modes. What differs between them is data, kept in
+:mod:`repairllm_backends.presets`: where they listen, which environment variable
+holds the key, which structured modes they accept.
+
+Every exception the SDK raises is translated in :func:`translate_error`; nothing
+from ``openai`` or ``httpx`` reaches the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+from repairllm.backend import Backend, ChatOptions, Chunk, Completion, Message, Messages, Usage
+from repairllm.errors import (
+    BackendError,
+    BackendStatusError,
+    BackendTimeout,
+    BackendUnreachable,
+    BadResponse,
+    ConfigError,
+    ContextTooLong,
+    MissingKey,
+)
+
+from .presets import PRESETS, Preset
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["OpenAIBackend", "translate_error"]
+
+_INSTALL_HINT = "pip install 'repairllm[openai]'"
+# Local servers ignore the key, but the SDK refuses to build a client without one.
+_PLACEHOLDER_KEY = "sk-no-key-required"
+_SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]+")
+# Where servers say the prompt is too long, and the numbers they give.
+_CONTEXT_PATTERNS = (
+    # OpenAI, vLLM and llama-cpp-python's server (which copies OpenAI's wording).
+    re.compile(r"maximum context length is (?P<limit>\d+).*?requested (?P<n>\d+)", re.S),
+    # llama-cpp-python's own exception text, when a server passes it through.
+    re.compile(r"Requested tokens \((?P<n>\d+)\) exceed context window of (?P<limit>\d+)"),
+)
+# Keys that servers put in /v1/models entries for the context length (vLLM,
+# LM Studio and others); llama-cpp-python's server gives none.
+_CONTEXT_KEYS = ("max_model_len", "context_length", "max_context_length", "n_ctx")
+
+
+def _sdk() -> Any:
+    try:
+        import openai
+    except ImportError as exc:
+        raise ConfigError(f"the openai driver needs the openai SDK: {_INSTALL_HINT}") from exc
+    return openai
+
+
+class OpenAIBackend(Backend):
+    """A driver for any server with an OpenAI-compatible chat completions API.
+
+    Args:
+        model: the model name the server expects. Optional for local servers: the
+            first model the server lists at ``/v1/models`` is used (llama-cpp-python's
+            server serves one model and lists it there). Required for hosted presets.
+        base_url: the API root, usually ending in ``/v1``; the preset's by default.
+        api_key: the key itself; prefer ``api_key_env``, which keeps it out of configs.
+        api_key_env: the environment variable holding the key; the preset's by default.
+        preset: a name in :data:`~repairllm_backends.presets.PRESETS` (``"vllm"``,
+            ``"llamacpp"``, ``"openai"`` ...) giving the defaults above and the
+            server's structured modes.
+        timeout: seconds to wait for an answer (between streamed chunks, when streaming).
+        context_length: the model's context in tokens. When ``None`` it is read from
+            ``/v1/models`` where the server says it, or learnt from the first
+            "context exceeded" answer; until then prompts are not checked before sending.
+        defaults: option values for every call (``{"temperature": 0}``).
+        max_retries: retries inside the SDK. 0 by default, since repairllm's
+            ``generate`` owns retrying and counts every attempt.
+        supports_json_schema: override the preset's claim about native JSON Schema mode.
+        supports_json_mode: override the preset's claim about JSON mode.
+
+    Raises:
+        ConfigError: for an unknown preset, a missing ``base_url`` or ``model``, or
+            bad ``defaults``.
+        MissingKey: when a hosted preset's key is neither given nor in its variable.
+
+    Example:
+        >>> llm = OpenAIBackend(preset="llamacpp")  # doctest: +SKIP
+        >>> llm.chat("Say hi", max_tokens=5).text  # doctest: +SKIP
+    """
+
+    name: ClassVar[str] = "openai"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        preset: str | None = None,
+        timeout: float = 60.0,
+        context_length: int | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        max_retries: int = 0,
+        supports_json_schema: bool | None = None,
+        supports_json_mode: bool | None = None,
+    ) -> None:
+        self._sdk = _sdk()
+        self.preset: Preset | None = _find_preset(preset)
+        p = self.preset
+        url = base_url or (p.base_url if p is not None else None)
+        if not url:
+            raise ConfigError(
+                "the openai driver needs base_url= (for example http://127.0.0.1:8080/v1) "
+                f"or preset= (one of {', '.join(sorted(PRESETS))})"
+            )
+        self.base_url = url.rstrip("/")
+        # A hosted preset pointed somewhere else (a local server behind the
+        # "openai" name, say) is no longer the hosted service: no key is needed.
+        self.hosted = bool(p and p.key_required and _same_origin(self.base_url, p.base_url))
+        self.api_key_env = api_key_env or (p.api_key_env if p is not None else None)
+        key = api_key or (os.environ.get(self.api_key_env) if self.api_key_env else None)
+        if not key:
+            if self.hosted and self.api_key_env:
+                raise MissingKey(self.api_key_env, self.name)
+            key = _PLACEHOLDER_KEY
+        self._api_key = key
+        # The placeholder is no secret; every real key is scrubbed from error text.
+        self._secret = key if key != _PLACEHOLDER_KEY else None
+        if self.hosted and not model:
+            raise ConfigError(
+                f"the {p.name if p else 'openai'} preset needs model= (the service serves "
+                "many models and picking one silently would bill the wrong one)"
+            )
+        self.model = model or ""
+        if timeout <= 0:
+            raise ConfigError(f"timeout must be positive seconds, got {timeout!r}")
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.context_length = context_length
+        # Capabilities depend on the server behind the URL, not on this class, so
+        # they are set per instance from the preset (the base class declares them as
+        # ClassVars for drivers whose server is fixed).
+        self.supports_json_schema = (
+            supports_json_schema if supports_json_schema is not None else bool(p and p.json_schema)
+        )
+        self.supports_json_mode = (
+            supports_json_mode if supports_json_mode is not None else bool(p and p.json_mode)
+        )
+        self.defaults = dict(defaults or {})
+        self.options()  # fail now, not on the first call, when a default is bad
+        # None: not tried yet; False: the server has no tokenize endpoint.
+        self._tokenizer: bool | None = False if self.hosted else None
+        self._discovered = self.hosted
+        self._client: openai.OpenAI = self._sdk.OpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        preset = self.preset.name if self.preset else None
+        return (
+            f"<{type(self).__name__} {self.name} preset={preset!r} model={self.model!r} "
+            f"base_url={self.base_url!r}>"
+        )
+
+    # -- the contract -------------------------------------------------------------------
+
+    def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
+        params = self._params(messages, options, stream=False)
+        with self._errors():
+            response = self._client.chat.completions.create(**params)
+        text, finish, usage = self._read(response)
+        if usage is None:
+            usage = self._count_usage(messages, text)
+        return Completion(text, finish, usage, response)
+
+    def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
+        params = self._params(messages, options, stream=True)
+        state = _StreamState(self.name)
+        with self._errors():
+            events = self._client.chat.completions.create(**params)
+            with events:
+                for event in events:
+                    text = state.feed(event)
+                    if text:
+                        yield Chunk(text)
+            finish, usage = state.end()
+        if usage is None:
+            usage = self._count_usage(messages, state.text)
+        yield Chunk("", finish, usage)
+
+    async def achat(self, messages: Messages, **options: Any) -> Completion:
+        """Async :meth:`chat`, over ``openai.AsyncOpenAI``.
+
+        The preparation (option checks, token counting, model discovery) may make
+        small HTTP requests of its own, so it runs in a worker thread.
+        """
+        msgs, params = await asyncio.to_thread(self._prepared, messages, options, False)
+        async with self._async_client() as client:
+            with self._errors():
+                response = await client.chat.completions.create(**params)
+        text, finish, usage = self._read(response)
+        if usage is None:
+            usage = await asyncio.to_thread(self._count_usage, msgs, text)
+        return Completion(text, finish, usage, response)
+
+    async def astream(self, messages: Messages, **options: Any) -> AsyncIterator[Chunk]:
+        """Async :meth:`stream`, over ``openai.AsyncOpenAI``."""
+        msgs, params = await asyncio.to_thread(self._prepared, messages, options, True)
+        state = _StreamState(self.name)
+        async with self._async_client() as client:
+            with self._errors():
+                events = await client.chat.completions.create(**params)
+                async with events:
+                    async for event in events:
+                        text = state.feed(event)
+                        if text:
+                            yield Chunk(text)
+                finish, usage = state.end()
+        if usage is None:
+            usage = await asyncio.to_thread(self._count_usage, msgs, state.text)
+        yield Chunk("", finish, usage)
+
+    def count_tokens(self, text: Messages) -> int:
+        """Tokens the text or messages take.
+
+        With llama-cpp-python's server this is its tokenizer's count (through
+        ``/extras/tokenize/count``); messages are counted as rendered in ChatML, so
+        a model whose template adds a default system prompt uses a few tokens more.
+        Other servers get the base class's estimate.
+        """
+        if self._tokenizer is not False:
+            rendered = text if isinstance(text, str) else _render_chatml(text)
+            n = self._server_count(rendered)
+            if n is not None:
+                return n
+        return super().count_tokens(text)
+
+    def check_fits(self, messages: Messages, max_tokens: int | None = None) -> int:
+        """Like :meth:`Backend.check_fits`, reading the context length from the server first.
+
+        While the context length is unknown nothing can be checked, so the count
+        returned is the base class's estimate and costs no request.
+
+        Raises:
+            ContextTooLong: with both numbers, when the prompt cannot fit.
+        """
+        if self.context_length is None and not self._discovered:
+            # When the server is down the request itself will say so, better.
+            with suppress(BackendError):
+                self._discover()
+        if self.context_length is None:
+            return Backend.count_tokens(self, messages)
+        return super().check_fits(messages, max_tokens)
+
+    def close(self) -> None:
+        """Close the HTTP connections. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._client.close()
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _prepared(
+        self, messages: Messages, options: Mapping[str, Any], stream: bool
+    ) -> tuple[list[Message], dict[str, Any]]:
+        msgs, opts = self._prepare(messages, options)
+        return msgs, self._params(msgs, opts, stream=stream)
+
+    def _params(
+        self, messages: list[Message], options: ChatOptions, *, stream: bool
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self._model_name(),
+            "messages": messages,
+            "timeout": options.timeout or self.timeout,
+        }
+        for field in ("max_tokens", "temperature", "top_p", "stop", "seed"):
+            value = getattr(options, field)
+            if value is not None:
+                params[field] = value
+        response_format = self._response_format(options)
+        if response_format is not None:
+            params["response_format"] = response_format
+        if stream:
+            params["stream"] = True
+            # Servers that do not know the field ignore it (llama-cpp-python does);
+            # usage is then counted here after the stream ends.
+            params["stream_options"] = {"include_usage": True}
+        return params
+
+    def _response_format(self, options: ChatOptions) -> dict[str, Any] | None:
+        if options.json_schema is not None:
+            if not self.supports_json_schema:
+                raise ConfigError(
+                    f"{self._where()} is not known to support a native JSON Schema mode; "
+                    "drop the json_schema option (repair still validates the reply), or pass "
+                    "supports_json_schema=True if the server does support it"
+                )
+            schema = options.json_schema
+            if self._schema_form() == "json_object":
+                return {"type": "json_object", "schema": schema}
+            title = schema.get("title") if isinstance(schema.get("title"), str) else ""
+            name = _SCHEMA_NAME.sub("_", str(title)).strip("_")[:64] or "response"
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": True},
+            }
+        if options.json_mode:
+            if not self.supports_json_mode:
+                raise ConfigError(
+                    f"{self._where()} is not known to support JSON mode; drop json_mode, "
+                    "or pass supports_json_mode=True if the server does support it"
+                )
+            return {"type": "json_object"}
+        return None
+
+    def _schema_form(self) -> str:
+        # llama-cpp-python's server takes a schema only inside {"type": "json_object"};
+        # the preset table says which servers need that form.
+        return self.preset.schema_form if self.preset is not None else "json_schema"
+
+    def _model_name(self) -> str:
+        if not self.model:
+            self._discover()
+        if not self.model:
+            raise ConfigError(f"{self._where()} lists no model; pass model=")
+        return self.model
+
+    def _discover(self) -> None:
+        """Read ``/v1/models``: the model to use when none was given, and the context length."""
+        try:
+            with self._errors():
+                listing = self._client.get(
+                    "/models", cast_to=object, options={"timeout": min(self.timeout, 10.0)}
+                )
+        except BackendStatusError as exc:
+            if self.model:  # a server without the endpoint is fine when the model is known
+                self._discovered = True
+                return
+            if exc.transient:
+                raise
+            raise ConfigError(
+                f"{self._where()} does not list its models (HTTP {exc.status}); pass model="
+            ) from exc
+        entries = listing.get("data") if isinstance(listing, dict) else None
+        models = [e for e in entries or [] if isinstance(e, dict) and isinstance(e.get("id"), str)]
+        if not self.model and models:
+            self.model = models[0]["id"]
+        chosen = next((e for e in models if e["id"] == self.model), None)
+        if chosen is not None and self.context_length is None:
+            self.context_length = _context_from(chosen)
+        self._discovered = True
+
+    def _read(self, response: Any) -> tuple[str, str | None, Usage | None]:
+        """Text, finish reason and usage of a whole reply, checking its shape on the way."""
+        choices = getattr(response, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise BadResponse(
+                f"{self._where()} answered without choices: {_describe(response)}", self.name
+            )
+        message = getattr(choices[0], "message", None)
+        text = getattr(message, "content", None)
+        if message is None or not isinstance(text, str | None):
+            raise BadResponse(
+                f"{self._where()} answered a choice without a text message: "
+                f"{_describe(choices[0])}",
+                self.name,
+            )
+        finish = getattr(choices[0], "finish_reason", None)
+        usage = _usage(getattr(response, "usage", None))
+        return text or "", finish if isinstance(finish, str) else None, usage
+
+    def _count_usage(self, messages: list[Message], text: str) -> Usage:
+        # The server did not report usage: count it, so attempts still add up.
+        return Usage(self.count_tokens(messages), self.count_tokens(text) if text else 0)
+
+    def _server_count(self, text: str) -> int | None:
+        """llama-cpp-python's token count, or ``None`` when it cannot be had now."""
+        root = self.base_url.removesuffix("/v1")
+        try:
+            with self._errors():
+                answer = self._client.post(
+                    root + "/extras/tokenize/count",
+                    cast_to=object,
+                    body={"input": text},
+                    options={"timeout": min(self.timeout, 10.0)},
+                )
+        except BackendError as exc:
+            if not exc.transient:  # not llama-cpp-python (404 ...): estimate from now on
+                self._tokenizer = False
+            return None  # unreachable, slow or overloaded now: try again next time
+        count = answer.get("count") if isinstance(answer, dict) else None
+        if not isinstance(count, int):
+            self._tokenizer = False
+            return None
+        self._tokenizer = True
+        return count
+
+    def _async_client(self) -> openai.AsyncOpenAI:
+        # A fresh client per call: an async client belongs to the event loop that
+        # opened its connections, and callers run each call under its own
+        # asyncio.run() as often as not. A loopback or keep-alive handshake is
+        # cheap next to a generation.
+        client: openai.AsyncOpenAI = self._sdk.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
+        return client
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Translate whatever the SDK raises inside the block; learn the context length."""
+        try:
+            yield
+        except BackendError:
+            raise
+        except (self._sdk.OpenAIError, ValueError) as exc:
+            error = translate_error(exc, backend=self.name, secret=self._secret)
+            if isinstance(error, ContextTooLong) and self.context_length is None:
+                self.context_length = error.limit
+            raise error from exc
+
+    def _where(self) -> str:
+        preset = f" ({self.preset.name})" if self.preset else ""
+        return f"the server at {self.base_url}{preset}"
+
+
+class _StreamState:
+    """What a stream has said so far: its text, its finish reason, its usage."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.parts: list[str] = []
+        self.finish: str | None = None
+        self.usage: Usage | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def feed(self, event: Any) -> str:
+        """Take one chunk event; return its new text.
+
+        Raises:
+            BadResponse: when the event is not a chat completion chunk.
+        """
+        usage = _usage(getattr(event, "usage", None))
+        if usage is not None:
+            self.usage = usage
+        choices = getattr(event, "choices", None)
+        if choices is None and usage is not None:
+            return ""  # the usage-only chunk some servers send with choices omitted
+        if not isinstance(choices, list):
+            raise BadResponse(f"a streamed chunk has no choices: {_describe(event)}", self.backend)
+        if not choices:
+            return ""
+        delta = getattr(choices[0], "delta", None)
+        text = getattr(delta, "content", None) or ""
+        if not isinstance(text, str):
+            raise BadResponse(
+                f"a streamed chunk has non-text content: {_describe(event)}", self.backend
+            )
+        finish = getattr(choices[0], "finish_reason", None)
+        if isinstance(finish, str):
+            self.finish = finish
+        if text:
+            self.parts.append(text)
+        return text
+
+    def end(self) -> tuple[str, Usage | None]:
+        """The finish reason and usage, once the stream is over.
+
+        Raises:
+            BadResponse: (transient) when the stream ended without a finish reason.
+        """
+        if self.finish is None:
+            error = BadResponse(
+                f"the stream ended after {len(self.text)} characters without a finish_reason; "
+                "the server stopped mid-reply (llama-cpp-python's server does so when "
+                "another request arrives), so retrying may succeed",
+                self.backend,
+            )
+            error.transient = True
+            raise error
+        return self.finish, self.usage
+
+
+def translate_error(
+    exc: BaseException, *, backend: str = "openai", secret: str | None = None
+) -> BackendError:
+    """Turn an ``openai`` SDK exception (or a decoding error) into a repairllm error.
+
+    This is the driver's one place for that mapping: timeouts, refused
+    connections and streams cut off, HTTP statuses (with "context exceeded" read
+    into :class:`~repairllm.errors.ContextTooLong` when the numbers are there), and
+    malformed bodies.
+
+    Args:
+        exc: what the SDK raised.
+        backend: the driver's name, for the message prefix.
+        secret: the API key, scrubbed from every message and body.
+
+    Returns:
+        the error to raise (``raise translate_error(exc) from exc``).
+    """
+    import openai
+
+    def clean(text: str) -> str:
+        return text.replace(secret, "***") if secret else text
+
+    url = _request_url(exc)
+    if isinstance(exc, openai.APITimeoutError):
+        limit = _request_timeout(exc)
+        within = f" within {limit:g}s" if limit is not None else ""
+        return BackendTimeout(
+            clean(
+                f"no answer from {url}{within}; raise timeout= (or the call's timeout option) "
+                "or ask for fewer tokens"
+            ),
+            backend,
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        cause = _cause(exc)
+        if cause.startswith("Connect"):  # httpx's ConnectError: nothing listens there
+            what = (
+                f"could not connect to {url} ({cause}); "
+                "check that the server is running and that base_url is right"
+            )
+        else:
+            what = (
+                f"lost the connection to {url} mid-request ({cause}); "
+                "the server may have stopped, so retrying may succeed"
+            )
+        return BackendUnreachable(clean(what), backend)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        body = clean(_body_text(exc))
+        context = _context_numbers(body, exc.body)
+        if context is not None:
+            return ContextTooLong(context[0], context[1], backend)
+        return BackendStatusError(
+            clean(
+                f"{url} answered HTTP {status}: {_error_message(exc, body)}{_status_hint(status)}"
+            ),
+            backend,
+            status=status,
+            body=body,
+        )
+    if isinstance(exc, openai.APIResponseValidationError | ValueError):
+        return BadResponse(
+            clean(f"{url or 'the server'} answered something that is not the API's JSON: {exc}"),
+            backend,
+        )
+    if isinstance(exc, openai.APIError):
+        # An error event inside a 200 stream ({"error": {...}}, as vLLM and llama.cpp
+        # send when generation fails midway): a status error, with the status the
+        # event gives (0 when it gives none).
+        body = clean(json.dumps(exc.body, default=str))
+        context = _context_numbers(body, exc.body)
+        if context is not None:
+            return ContextTooLong(context[0], context[1], backend)
+        code = exc.body.get("code") if isinstance(exc.body, Mapping) else None
+        status = code if isinstance(code, int) else 0
+        return BackendStatusError(
+            clean(f"{url} reported an error mid-stream: {exc.message}{_status_hint(status)}"),
+            backend,
+            status=status,
+            body=body,
+        )
+    return BackendError(clean(f"the openai SDK failed: {type(exc).__name__}: {exc}"), backend)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _find_preset(name: str | None) -> Preset | None:
+    if name is None:
+        return None
+    preset = PRESETS.get(name.lower())
+    if preset is None:
+        raise ConfigError(f"no preset named {name!r}; known: {', '.join(sorted(PRESETS))}")
+    return preset
+
+
+def _same_origin(a: str, b: str) -> bool:
+    pa, pb = urlsplit(a), urlsplit(b)
+    return (pa.scheme, pa.hostname, pa.port) == (pb.scheme, pb.hostname, pb.port)
+
+
+def _render_chatml(messages: Messages) -> str:
+    from repairllm.backend import as_messages
+
+    parts = []
+    for m in as_messages(messages):
+        content = m.get("content")
+        text = content if isinstance(content, str) else json.dumps(content or "")
+        parts.append(f"<|im_start|>{m['role']}\n{text}<|im_end|>\n")
+    parts.append("<|im_start|>assistant\n")
+    return "".join(parts)
+
+
+def _usage(raw: Any) -> Usage | None:
+    prompt = getattr(raw, "prompt_tokens", None)
+    completion = getattr(raw, "completion_tokens", None)
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return Usage(prompt, completion)
+    return None
+
+
+def _context_from(entry: Mapping[str, Any]) -> int | None:
+    for source in (entry, entry.get("meta")):
+        if isinstance(source, Mapping):
+            for key in _CONTEXT_KEYS:
+                value = source.get(key)
+                if isinstance(value, int) and value > 0:
+                    return value
+    return None
+
+
+def _describe(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _request_url(exc: BaseException) -> str:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    return str(url) if url is not None else ""
+
+
+def _request_timeout(exc: BaseException) -> float | None:
+    request = getattr(exc, "request", None)
+    timeouts = getattr(request, "extensions", {}).get("timeout")
+    value = timeouts.get("read") if isinstance(timeouts, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _cause(exc: BaseException) -> str:
+    # The SDK's own message is just "Connection error."; the cause says what happened.
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and cause.__cause__ is not None and not str(cause):
+        cause = cause.__cause__
+    if cause is None:
+        return str(exc)
+    return f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+
+
+def _body_text(exc: openai.APIStatusError) -> str:
+    try:
+        return exc.response.text
+    except Exception:  # a streamed response not read: fall back to the parsed body
+        return exc.body if isinstance(exc.body, str) else json.dumps(exc.body, default=str)
+
+
+def _error_message(exc: openai.APIStatusError, body: str) -> str:
+    # OpenAI-style bodies are {"error": {"message": ...}}; the SDK already unwrapped
+    # "error" into exc.body where it could.
+    message = exc.body.get("message") if isinstance(exc.body, dict) else None
+    if isinstance(message, str) and message:
+        text = message
+    else:
+        text = body.strip() or "(empty body)"
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _status_hint(status: int) -> str:
+    if status in (401, 403):
+        return "; check the API key"
+    if status == 404:
+        return "; check base_url (it usually ends in /v1) and the model name"
+    if status in (400, 422):
+        return "; the server refused the request's fields"
+    if status == 429:
+        return "; rate limited, retry later"
+    if status >= 500:
+        return "; the server failed, retrying may succeed"
+    return ""
+
+
+def _context_numbers(body: str, parsed: object) -> tuple[int, int] | None:
+    """``(tokens requested, context length)`` when the body says the context is exceeded."""
+    for pattern in _CONTEXT_PATTERNS:
+        match = pattern.search(body)
+        if match:
+            return int(match["n"]), int(match["limit"])
+    # llama.cpp's own server: {"type": "exceed_context_size_error", "n_prompt_tokens", "n_ctx"}.
+    if isinstance(parsed, Mapping):
+        n, limit = parsed.get("n_prompt_tokens"), parsed.get("n_ctx")
+        if isinstance(n, int) and isinstance(limit, int):
+            return n, limit
+    return None
