@@ -1,0 +1,768 @@
+"""The in-process Hugging Face transformers driver.
+
+It runs a model in this process with PyTorch: a model directory (anything
+``from_pretrained`` reads) or a single ``.gguf`` file, which transformers
+dequantizes on load. Dequantizing takes seconds, and transformers cannot
+``save_pretrained`` a model it read from GGUF, so the first load writes the
+dequantized weights (safetensors), config and tokenizer to a cache directory keyed
+by the file's path, size and modification time; later loads read that directory
+as an ordinary model directory, several times faster.
+
+torch, transformers, gguf and peft are imported inside the methods that need them,
+never at module import, so ``import repairllm_backends.hf`` stays cheap and a
+missing dependency fails with the install hint only when a model is loaded.
+
+Example:
+    >>> llm = HFBackend()  # the packaged SmolLM2-135M-Instruct  # doctest: +SKIP
+    >>> llm.chat("Say hi", max_tokens=8, temperature=0).text  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field
+
+from repairllm.backend import (
+    Backend,
+    ChatOptions,
+    Chunk,
+    Completion,
+    Message,
+    Messages,
+    Usage,
+    as_messages,
+)
+from repairllm.errors import (
+    BackendError,
+    BackendTimeout,
+    ConfigError,
+    InvalidInput,
+    RepairLLMError,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "HFBackend", "HFOptions", "cache_entry", "cache_root"]
+
+INSTALL_HINT = "pip install 'repairllm[hf]'"
+DEFAULT_MAX_NEW_TOKENS = 512
+"""Reply limit when neither the call, ``defaults`` nor ``generation_config`` sets one:
+a CPU-bound model left to fill an 8k context would run for minutes."""
+
+_CACHE_FORMAT = 1
+"""Bump when the cache layout changes, so old entries are ignored rather than misread."""
+_CACHE_MARKER = "repairllm-cache.json"
+_WEIGHTS = "model.safetensors"
+_SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "typical_p")
+
+# Loading and tqdm patching touch process-wide state; one load at a time.
+_LOAD_LOCK = threading.Lock()
+
+
+class HFOptions(ChatOptions):
+    """Per-call options of the hf driver: the common ones plus two sampling knobs."""
+
+    top_k: int | None = Field(default=None, ge=0)
+    repetition_penalty: float | None = Field(default=None, gt=0)
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where converted GGUF models are cached.
+
+    Args:
+        cache_dir: an explicit directory; it wins.
+
+    Returns:
+        ``cache_dir``, else ``$REPAIRLLM_CACHE/hf``, else ``~/.cache/repairllm/hf``.
+    """
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("REPAIRLLM_CACHE")
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "repairllm"
+    return base / "hf"
+
+
+def _need(module: str, what: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(
+            f"the hf driver needs {module} for {what}; install it with: {INSTALL_HINT}"
+        )
+
+
+def _import_torch() -> None:
+    """Import torch and transformers once, or fail with the install hint.
+
+    Methods then ``import torch`` locally: cheap after the first time, and typed.
+    """
+    _need("torch", "running models")
+    _need("transformers", "running models")
+    try:
+        import torch  # noqa: F401 - imported here so a broken install fails early
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            f"torch or transformers failed to import ({exc}); {INSTALL_HINT}"
+        ) from exc
+
+
+def _resolve_class(value: type[Any] | str | None, default: str) -> Any:
+    """A class, a dotted name (``"pkg.mod.Class"``) or a name exported by transformers."""
+    if value is None:
+        value = default
+    if not isinstance(value, str):
+        return value
+    module_name, _, attr = value.rpartition(".")
+    try:
+        module = importlib.import_module(module_name or "transformers")
+        return getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot find the class {value!r}: {exc}") from exc
+
+
+def _content_text(content: Any, index: int) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    parts: list[str] = []
+    for part in content:
+        if isinstance(part, Mapping) and part.get("type") == "text":
+            parts.append(str(part.get("text", "")))
+        else:
+            raise InvalidInput(
+                f"message {index}: the hf driver takes text parts only, got {part!r}"
+            )
+    return "".join(parts)
+
+
+def cache_entry(
+    gguf: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """The cache directory that holds (or will hold) a GGUF file's converted model.
+
+    Its name hashes the file's resolved path, size and modification time and the
+    transformers version, so a changed file or converter never reads a stale entry.
+    Deleting the directory is always safe.
+
+    Args:
+        gguf: the ``.gguf`` file.
+        cache_dir: as for :func:`cache_root`.
+
+    Raises:
+        ConfigError: when the file cannot be read.
+    """
+    import transformers
+
+    path = Path(gguf).expanduser()
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the model {path}: {exc.strerror or exc}") from exc
+    ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{transformers.__version__}"
+    digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    return cache_root(cache_dir) / f"{path.stem}-{digest}"
+
+
+@contextlib.contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """Silence transformers' progress bars while loading: the library never prints.
+
+    The GGUF dequantizer uses ``tqdm`` directly rather than transformers' switch, so
+    its module-level name is swapped for a disabled one for the duration.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    gguf_utils = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is not None:
+        gguf_utils.tqdm = functools.partial(original, disable=True)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if original is not None:
+            gguf_utils.tqdm = original  # type: ignore[attr-defined]
+        if was_enabled:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+def _translate(exc: BaseException, doing: str, path: str | None = None) -> RepairLLMError:
+    """Map what torch, transformers or peft raised to our errors: the one place that does it."""
+    if isinstance(exc, RepairLLMError):
+        return exc
+    name = type(exc).__name__
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    if name == "OutOfMemoryError" or isinstance(exc, MemoryError):
+        return BackendError(
+            f"out of memory while {doing}: use a smaller model, a smaller dtype "
+            "('bfloat16'), fewer max_tokens, or another device",
+            "hf",
+        )
+    where = f" {path}" if path else ""
+    if isinstance(
+        exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError
+    ):
+        return ConfigError(f"cannot read{where} while {doing}: {detail}")
+    if isinstance(exc, OSError | ValueError | KeyError | TypeError | ImportError):
+        if doing.startswith("load"):
+            return ConfigError(f"cannot load{where}: {name}: {detail}")
+        return ConfigError(f"bad generation settings while {doing}: {name}: {detail}")
+    return BackendError(f"{name} while {doing}: {detail}", "hf")
+
+
+class HFBackend(Backend):
+    """Run a transformers model in this process.
+
+    Args:
+        model: a model directory, a ``.gguf`` file, or a Hub id (read from the local Hub
+            cache); ``None`` takes the packaged SmolLM2-135M-Instruct GGUF.
+        model_cls: the model class, or its dotted name (``AutoModelForCausalLM``).
+        tokenizer_cls: the tokenizer class, or its dotted name (``AutoTokenizer``).
+        generation_config: default keyword arguments for ``generate`` (``max_new_tokens``,
+            ``repetition_penalty`` ...); call options win over them.
+        chat_template: a Jinja chat template that replaces the tokenizer's.
+        end_token: a marker that ends the reply: the text is cut at its first
+            occurrence and generation stops there (``finish_reason`` ``"stop"``).
+        include_end: keep ``end_token`` at the end of the cut text.
+        lora_path: a PEFT adapter directory, applied and merged into the weights.
+        device: a torch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+        dtype: a torch dtype or its name (``"bfloat16"``); default float32 on CPU,
+            bfloat16 (or float16) on GPUs.
+        threads: CPU threads for torch (``torch.set_num_threads``, process-wide); default
+            ``min(4, cores // 2)``, at least 1: on a shared CPU more threads than free
+            cores is several times slower.
+        cache_dir: where converted GGUF files are cached (see :func:`cache_root`).
+        context_length: the context window; default the config's
+            ``max_position_embeddings``.
+        defaults: option values for calls that do not give them.
+        timeout: a default per-call ``timeout`` in seconds.
+
+    Attributes:
+        loaded_from_cache: whether a GGUF was read from the conversion cache.
+        load_seconds: how long loading took.
+        cache_path: the cache entry of a GGUF model (``None`` for a model directory).
+
+    Raises:
+        ConfigError: for a missing dependency, file or adapter, or an unusable setting.
+    """
+
+    name: ClassVar[str] = "hf"
+    supports_json_schema: bool = False
+    supports_json_mode: bool = False
+    supports_streaming: ClassVar[bool] = True
+    options_cls: ClassVar[type[ChatOptions]] = HFOptions
+
+    # Any: transformers' annotations put ``generate`` on no base class and type
+    # ``decode`` as returning ``str | list[str]``, so precise types would need casts
+    # at every use.
+    tokenizer: Any
+    hf_model: Any
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        model_cls: type[Any] | str | None = None,
+        tokenizer_cls: type[Any] | str | None = None,
+        generation_config: Mapping[str, Any] | None = None,
+        chat_template: str | None = None,
+        end_token: str | None = None,
+        include_end: bool = False,
+        lora_path: str | os.PathLike[str] | None = None,
+        device: str = "cpu",
+        dtype: str | torch.dtype | None = None,
+        threads: int | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        context_length: int | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if model is None:
+            from repairllm.models import default_gguf
+
+            model = default_gguf()
+        self.path = Path(model).expanduser()
+        self.model = str(model)
+        if end_token == "":
+            raise ConfigError("end_token must be a non-empty string or None")
+        self.end_token = end_token
+        self.include_end = include_end
+        self.chat_template = chat_template
+        self.generation_config: dict[str, Any] = dict(generation_config or {})
+        self.defaults = dict(defaults or {})
+        if timeout is not None:
+            self.defaults.setdefault("timeout", timeout)
+        self.options()  # fail now, not on the first call, when defaults hold a bad option
+        self.loaded_from_cache = False
+        self.cache_path: Path | None = None
+        self._lock = threading.Lock()
+
+        _import_torch()
+        import torch
+
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ConfigError(f"unknown device {device!r}: {exc}") from exc
+        self.dtype = self._dtype(dtype)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self.threads = threads if threads is not None else min(4, max(1, (cores or 2) // 2))
+        if self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {self.threads}")
+        torch.set_num_threads(self.threads)
+        model_class = _resolve_class(model_cls, "AutoModelForCausalLM")
+        tokenizer_class = _resolve_class(tokenizer_cls, "AutoTokenizer")
+
+        start = time.perf_counter()
+        with _LOAD_LOCK, _quiet_progress():
+            self.tokenizer, self.hf_model = self._load(
+                model_class, tokenizer_class, cache_dir, lora_path
+            )
+        self.load_seconds = time.perf_counter() - start
+        if chat_template is not None:
+            self.tokenizer.chat_template = chat_template
+
+        config = self.hf_model.config
+        self.context_length = context_length or getattr(config, "max_position_embeddings", None)
+        self._eos_ids = self._eos_token_ids()
+        self._end_token_id = self._special_token_id(end_token)
+
+    # -- loading ------------------------------------------------------------------------
+
+    def _dtype(self, dtype: str | torch.dtype | None) -> torch.dtype:
+        import torch
+
+        if dtype is None:
+            if self.device.type == "cuda":
+                return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.float32
+        if isinstance(dtype, str):
+            value = getattr(torch, dtype.removeprefix("torch."), None)
+            if not isinstance(value, torch.dtype):
+                raise ConfigError(
+                    f"unknown dtype {dtype!r}; use 'float32', 'bfloat16' or 'float16'"
+                )
+            return value
+        return dtype
+
+    def _load(
+        self,
+        model_class: Any,
+        tokenizer_class: Any,
+        cache_dir: str | os.PathLike[str] | None,
+        lora_path: str | os.PathLike[str] | None,
+    ) -> tuple[Any, Any]:
+        path = self.path
+        is_gguf = path.suffix.lower() == ".gguf"
+        looks_local = is_gguf or path.is_absolute() or self.model.startswith((".", "~"))
+        if looks_local and not path.exists():
+            raise ConfigError(f"the model {path} does not exist; pass a model directory or a .gguf")
+        try:
+            if is_gguf:
+                tokenizer, model = self._load_gguf(model_class, tokenizer_class, cache_dir)
+            else:
+                tokenizer = tokenizer_class.from_pretrained(self.model)
+                model = model_class.from_pretrained(self.model, dtype=self.dtype)
+            model = model.to(self.device)
+        except Exception as exc:
+            raise _translate(exc, "loading the model", str(path)) from exc
+        if lora_path is not None:
+            model = self._apply_lora(model, Path(lora_path).expanduser())
+        model.eval()
+        return tokenizer, model
+
+    def _load_gguf(
+        self, model_class: Any, tokenizer_class: Any, cache_dir: str | os.PathLike[str] | None
+    ) -> tuple[Any, Any]:
+        import torch
+
+        path = self.path
+        entry = cache_entry(path, cache_dir)
+        self.cache_path = entry
+        if (entry / _CACHE_MARKER).is_file():
+            loaded = self._load_cached(entry, model_class, tokenizer_class)
+            if loaded is not None:
+                self.loaded_from_cache = True
+                return loaded
+        _need("gguf", "reading .gguf files")
+        _need("accelerate", "reading .gguf files")
+        where, name = str(path.parent), path.name
+        tokenizer = tokenizer_class.from_pretrained(where, gguf_file=name)
+        # Dequantized weights are float32; cache them as such and cast afterwards, so
+        # one cache entry serves every dtype.
+        model = model_class.from_pretrained(where, gguf_file=name, dtype=torch.float32)
+        self._write_cache(entry, model, tokenizer)
+        return tokenizer, model.to(self.dtype)
+
+    def _load_cached(
+        self, entry: Path, model_class: Any, tokenizer_class: Any
+    ) -> tuple[Any, Any] | None:
+        """Read a cache entry; ``None`` when it is unusable, so the caller converts again."""
+        try:
+            marker = json.loads((entry / _CACHE_MARKER).read_text(encoding="utf-8"))
+            if marker.get("format") != _CACHE_FORMAT:
+                return None
+            tokenizer = tokenizer_class.from_pretrained(str(entry))
+            model, info = model_class.from_pretrained(
+                str(entry), dtype=self.dtype, output_loading_info=True
+            )
+        except Exception:  # a cache is disposable: any damage means convert again
+            return None
+        # Tied weights (lm_head = embed_tokens) are saved once; anything else missing
+        # means the entry does not match this model class.
+        if info.get("missing_keys") or info.get("unexpected_keys"):
+            return None
+        return tokenizer, model
+
+    def _write_cache(self, entry: Path, model: Any, tokenizer: Any) -> None:
+        """Write the converted model next to ``entry`` and move it into place in one rename.
+
+        Another process may convert the same file at the same time: whoever renames
+        first wins and the other's copy is dropped. A cache that cannot be written
+        (read-only home) only costs the next load its speed.
+        """
+        from safetensors.torch import save_file
+
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".", dir=entry.parent))
+        except OSError:
+            return
+        try:
+            seen: set[int] = set()
+            tensors: dict[str, torch.Tensor] = {}
+            for key, tensor in model.state_dict().items():
+                # Tied parameters share storage; safetensors refuses aliases, and
+                # from_pretrained re-ties them from tie_word_embeddings.
+                ptr = tensor.untyped_storage().data_ptr()
+                if ptr in seen:
+                    continue
+                seen.add(ptr)
+                tensors[key] = tensor.detach().contiguous()
+            save_file(tensors, str(tmp / _WEIGHTS), metadata={"format": "pt"})
+            model.config.save_pretrained(str(tmp))
+            if model.generation_config is not None:
+                model.generation_config.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+            stat = self.path.stat()
+            marker = {
+                "format": _CACHE_FORMAT,
+                "source": str(self.path.resolve()),
+                "size": stat.st_size,
+                "mtime_ns": stat.st_mtime_ns,
+            }
+            (tmp / _CACHE_MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+            if entry.exists():
+                shutil.rmtree(entry, ignore_errors=True)
+            os.replace(tmp, entry)
+        except OSError:
+            pass
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _apply_lora(self, model: Any, lora_path: Path) -> Any:
+        if not (lora_path / "adapter_config.json").is_file():
+            raise ConfigError(
+                f"no PEFT adapter at {lora_path} (adapter_config.json is missing); "
+                "pass the directory that save_pretrained wrote"
+            )
+        _need("peft", "LoRA adapters")
+        try:
+            from peft import PeftModel
+
+            with warnings.catch_warnings():
+                # peft (0.15) reads a property transformers 5 deprecated; nothing the
+                # caller can act on.
+                warnings.filterwarnings(
+                    "ignore", message=".*is_gradient_checkpointing", category=FutureWarning
+                )
+                peft_model = PeftModel.from_pretrained(model, str(lora_path))
+            # Merging removes the adapter's per-step overhead; nothing unloads it later.
+            merged = peft_model.merge_and_unload()
+        except Exception as exc:
+            raise _translate(exc, "loading the LoRA adapter", str(lora_path)) from exc
+        return merged
+
+    def _eos_token_ids(self) -> set[int]:
+        eos = self.hf_model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        if eos is None:
+            return set()
+        return {int(eos)} if isinstance(eos, int) else {int(i) for i in eos}
+
+    def _special_token_id(self, token: str | None) -> int | None:
+        """The id of ``token`` when it is one special token, which decoding would drop."""
+        if token is None or token not in self.tokenizer.all_special_tokens:
+            return None
+        token_id = self.tokenizer.convert_tokens_to_ids(token)
+        return token_id if isinstance(token_id, int) else None
+
+    # -- the contract -------------------------------------------------------------------
+
+    def count_tokens(self, text: Messages) -> int:
+        """Tokens in a text, or in messages rendered through the chat template."""
+        self._require_open()
+        if isinstance(text, str):
+            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return int(self._encode(as_messages(text))["input_ids"].shape[-1])
+
+    def _require_open(self) -> None:
+        if not hasattr(self, "hf_model"):
+            raise ConfigError("this hf backend was closed; create a new one")
+
+    def _encode(self, messages: list[Message]) -> Any:
+        self._require_open()
+        conversation = [
+            {**m, "content": _content_text(m.get("content"), i)} for i, m in enumerate(messages)
+        ]
+        # A trailing assistant message is a reply to continue (after finish_reason
+        # "length"), not a finished turn.
+        continuing = conversation[-1]["role"] == "assistant"
+        if not self.tokenizer.chat_template:
+            raise ConfigError(
+                f"the tokenizer of {self.model} has no chat template; pass chat_template=..."
+            )
+        try:
+            return self.tokenizer.apply_chat_template(
+                conversation,
+                add_generation_prompt=not continuing,
+                continue_final_message=continuing,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+            )
+        except Exception as exc:
+            raise ConfigError(f"the chat template failed on these messages: {exc}") from exc
+
+    def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
+        run = _Run(self, messages, options)
+        with self._lock, run.seeded():
+            try:
+                output = self.hf_model.generate(**run.kwargs)
+            except Exception as exc:
+                raise _translate(exc, "generating") from exc
+        generated = output[0, run.prompt_tokens :].tolist()
+        text = self.tokenizer.decode(generated, skip_special_tokens=True)
+        text, finish = run.finish(text, generated)
+        return Completion(text, finish, Usage(run.prompt_tokens, len(generated)), raw=generated)
+
+    def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
+        from transformers import TextIteratorStreamer
+
+        run = _Run(self, messages, options)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                with self._lock, run.seeded():
+                    result["output"] = self.hf_model.generate(**run.kwargs, streamer=streamer)
+            except BaseException as exc:  # re-raised in the caller's thread
+                result["error"] = exc
+                # generate may fail before the streamer's end: unblock the reader.
+                streamer.end()  # type: ignore[no-untyped-call]
+
+        thread = threading.Thread(target=work, name="repairllm-hf-generate", daemon=True)
+        thread.start()
+        emitted = 0
+        cut = False
+        text = ""
+        try:
+            for piece in streamer:
+                text += piece
+                end, cut = run.cut_at(text)
+                if cut:
+                    run.cancel.set()  # the rest would be thrown away
+                    if end > emitted:
+                        yield Chunk(text[emitted:end])
+                    emitted = end
+                    break
+                # Hold back what could be the start of a stop string split across pieces.
+                safe = len(text) - run.holdback
+                if safe > emitted:
+                    yield Chunk(text[emitted:safe])
+                    emitted = safe
+        finally:
+            run.cancel.set()  # a consumer that stops early stops generation too
+            thread.join()
+        if "error" in result:
+            raise _translate(result["error"], "generating") from result["error"]
+        generated = result["output"][0, run.prompt_tokens :].tolist()
+        final, finish = (text[:emitted], "stop") if cut else run.finish(text, generated)
+        yield Chunk(final[emitted:], finish, Usage(run.prompt_tokens, len(generated)))
+
+    def close(self) -> None:
+        """Drop the model and tokenizer so their memory can be freed. Safe to call twice."""
+        for attr in ("hf_model", "tokenizer"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        if getattr(self, "device", None) is not None and self.device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+
+class _Run:
+    """One generation: its ``generate`` arguments, stop handling and finish reason."""
+
+    def __init__(self, backend: HFBackend, messages: list[Message], options: ChatOptions) -> None:
+        assert isinstance(options, HFOptions)
+        if options.json_schema is not None or options.json_mode:
+            raise ConfigError(
+                "the hf driver has no native structured mode (json_schema/json_mode); "
+                "leave them unset and let repairllm repair the reply"
+            )
+        self.backend = backend
+        self.options = options
+        encoded = backend._encode(messages)
+        self.prompt_tokens = int(encoded["input_ids"].shape[-1])
+        self.stops = [s for s in options.stop or [] if s]
+        self.cancel = threading.Event()
+        self.deadline = time.monotonic() + options.timeout if options.timeout else None
+        self.timed_out = False
+        markers = [*self.stops, *([backend.end_token] if backend.end_token else [])]
+        self.holdback = max((len(s) for s in markers), default=1) - 1
+        self.markers = markers
+
+        kwargs = dict(backend.generation_config)
+        limit = options.max_tokens or kwargs.pop("max_new_tokens", None) or DEFAULT_MAX_NEW_TOKENS
+        kwargs.pop("max_length", None)  # max_new_tokens says it; both would conflict
+        if backend.context_length is not None and options.max_tokens is None:
+            limit = max(1, min(limit, backend.context_length - self.prompt_tokens))
+        self.max_new_tokens = int(limit)
+        temperature = options.temperature
+        if temperature is None:
+            # Unset: generation_config decides; sampling there without a temperature
+            # means transformers' default of 1.0.
+            temperature = kwargs.get("temperature", 1.0) if kwargs.get("do_sample") else 0.0
+        if not temperature:
+            # Greedy: sampling knobs would only draw "ignored flag" warnings.
+            kwargs["do_sample"] = False
+            for key in _SAMPLING_KEYS:
+                kwargs.pop(key, None)
+        else:
+            kwargs.update(do_sample=True, temperature=temperature)
+            if options.top_p is not None:
+                kwargs["top_p"] = options.top_p
+            if options.top_k is not None:
+                kwargs["top_k"] = options.top_k
+        if options.repetition_penalty is not None:
+            kwargs["repetition_penalty"] = options.repetition_penalty
+        eos = set(backend._eos_ids)
+        if backend._end_token_id is not None:
+            eos.add(backend._end_token_id)
+        if eos:
+            kwargs["eos_token_id"] = sorted(eos)
+        if (
+            kwargs.get("pad_token_id") is None
+            and backend.hf_model.generation_config.pad_token_id is None
+        ):
+            kwargs["pad_token_id"] = min(eos) if eos else 0
+        kwargs.update(
+            encoded.to(backend.device),
+            max_new_tokens=self.max_new_tokens,
+            stopping_criteria=_criteria(self),
+        )
+        self.kwargs = kwargs
+
+    @contextlib.contextmanager
+    def seeded(self) -> Iterator[None]:
+        """Seed sampling for this call without disturbing the caller's global RNG."""
+        if self.options.seed is None:
+            yield
+            return
+        import torch
+
+        devices = [self.backend.device] if self.backend.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.options.seed)
+            yield
+
+    def cut_at(self, text: str) -> tuple[int, bool]:
+        """Where the reply ends: the first stop string (cut before) or end token."""
+        best = len(text)
+        hit = False
+        for marker in self.markers:
+            index = text.find(marker)
+            if index < 0:
+                continue
+            end = index
+            if marker == self.backend.end_token and self.backend.include_end:
+                end += len(marker)
+            if not hit or index < best or (index == best and end > best):
+                best, hit = end, True
+        return best, hit
+
+    def should_stop(self, generated: Sequence[int]) -> bool:
+        """Checked after each token: cancelled, past the deadline, or a marker appeared."""
+        if self.cancel.is_set():
+            return True
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+            return True
+        if not self.markers:
+            return False
+        # A token is at least one character or a piece of one (at most four bytes), so
+        # this window always covers the longest marker plus a token of slack.
+        window = list(generated[-(4 * (self.holdback + 1) + 4) :])
+        tail = self.backend.tokenizer.decode(window, skip_special_tokens=True)
+        return any(marker in tail for marker in self.markers)
+
+    def finish(self, text: str, generated: list[int]) -> tuple[str, str]:
+        """Cut the text at stop markers and name why generation ended.
+
+        Raises:
+            BackendTimeout: when the call's ``timeout`` ran out first.
+        """
+        end, hit = self.cut_at(text)
+        if hit:
+            return text[:end], "stop"
+        last = generated[-1] if generated else None
+        backend = self.backend
+        if last is not None and last == backend._end_token_id:
+            return (text + (backend.end_token or "") if backend.include_end else text), "stop"
+        if last is not None and last in backend._eos_ids:
+            return text, "stop"
+        if self.timed_out:
+            raise BackendTimeout(
+                f"no complete reply within {self.options.timeout} s "
+                f"({len(generated)} tokens generated); raise timeout or lower max_tokens",
+                "hf",
+            )
+        if len(generated) >= self.max_new_tokens:
+            return text, "length"
+        return text, "stop"
+
+
+def _criteria(run: _Run) -> Any:
+    """A transformers StoppingCriteriaList that asks ``run`` after every token."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    prompt = run.prompt_tokens
+
+    class _Watch(StoppingCriteria):
+        def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> Any:
+            stop = run.should_stop(input_ids[0, prompt:].tolist())
+            return torch.full(
+                (input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device
+            )
+
+    return StoppingCriteriaList([_Watch()])
