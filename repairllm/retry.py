@@ -34,13 +34,14 @@ from tenacity import (
     wait_random,
 )
 
-from .backend import Backend, Completion, Message, Messages, Usage
+from .backend import Backend, Chunk, Completion, Message, Messages, Usage
 from .errors import (
     BackendError,
     BackendStatusError,
     InvalidInput,
     NoJSONFound,
     RepairFailed,
+    RepairLLMError,
     RetriesExhausted,
 )
 from .ledger import Issue, Ledger
@@ -48,6 +49,7 @@ from .pipeline import Outcome, run
 from .policy import Policy, resolve_policy
 from .prompts import PromptForm, build_messages, feedback_message
 from .schema import Schema, compile_schema
+from .stream import IncrementalParser
 
 __all__ = ["Attempt", "Generation", "agenerate", "generate", "repairing"]
 
@@ -133,6 +135,7 @@ class _Plan:
     transient: int
     options: dict[str, Any]
     backoff: float = 0.5
+    stop_at_value: bool = True
 
     def first_messages(self, prompt: Messages) -> list[Message]:
         return build_messages(prompt, self.schema, self.form)
@@ -186,6 +189,19 @@ def _overlap(head: str, tail: str, limit: int = 200) -> int:
         if head.endswith(tail[:size]):
             return size
     return 0
+
+
+def _value_cut_off(text: str, plan: _Plan) -> bool:
+    """Whether a reply stopped by the token limit lacks part of its value.
+
+    A small model often closes the JSON and then rambles until the limit; continuing
+    that would only buy more rambling.
+    """
+    try:
+        outcome = run(text, plan.schema, plan.policy)
+    except RepairLLMError:
+        return True
+    return outcome.truncated or bool(outcome.issues)
 
 
 def _judge(attempt: Attempt, plan: _Plan) -> None:
@@ -245,7 +261,11 @@ def _dialogue(prompt: Messages, plan: _Plan) -> Generator[_Request, Completion, 
         reply = yield _Request(messages, {**plan.options, **_native_options(plan)}, attempt)
         attempt.raw, attempt.usage = reply.text, reply.usage
         attempt.finish_reason = reply.finish_reason
-        while reply.truncated and attempt.continuations < plan.continuations:
+        while (
+            reply.truncated
+            and attempt.continuations < plan.continuations
+            and _value_cut_off(attempt.raw, plan)
+        ):
             more = [
                 *messages,
                 {"role": "assistant", "content": attempt.raw},
@@ -297,13 +317,89 @@ def _without_native(request: _Request, exc: BackendStatusError, plan: _Plan) -> 
     return False
 
 
+def _until_value(backend: Backend, messages: list[Message], **options: Any) -> Completion:
+    """Stream the reply and stop reading once a complete JSON value has arrived.
+
+    Small models often close the JSON and go on talking until the token limit; the
+    driver stops generating when its stream is closed, so those tokens are never paid.
+    """
+    parser = IncrementalParser()
+    reader = _Reader()
+    stream = backend.stream(messages, **options)
+    try:
+        for chunk in stream:
+            reader.add(chunk)
+            if parser.feed(chunk.text) and parser.complete:
+                reader.stopped = True
+                break
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    return reader.completion(backend, messages)
+
+
+async def _auntil_value(backend: Backend, messages: list[Message], **options: Any) -> Completion:
+    """Async :func:`_until_value`."""
+    parser = IncrementalParser()
+    reader = _Reader()
+    stream = backend.astream(messages, **options)
+    try:
+        async for chunk in stream:
+            reader.add(chunk)
+            if parser.feed(chunk.text) and parser.complete:
+                reader.stopped = True
+                break
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return reader.completion(backend, messages)
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.finish: str | None = None
+        self.usage: Usage | None = None
+        self.stopped = False
+
+    def add(self, chunk: Chunk) -> None:
+        self.parts.append(chunk.text)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason is not None:
+            self.finish = chunk.finish_reason
+
+    def completion(self, backend: Backend, messages: list[Message]) -> Completion:
+        text = "".join(self.parts)
+        usage = self.usage
+        if usage is None:
+            # Stopped before the driver's last chunk: count what was generated.
+            usage = Usage(backend.count_tokens(messages), backend.count_tokens(text))
+        finish = "stop" if self.stopped else (self.finish or "stop")
+        return Completion(text, finish, usage)
+
+
+def _caller(backend: Backend, plan: _Plan) -> Callable[..., Completion]:
+    if plan.stop_at_value and backend.supports_streaming:
+        return functools.partial(_until_value, backend)
+    return backend.chat
+
+
+def _acaller(backend: Backend, plan: _Plan) -> Callable[..., Any]:
+    if plan.stop_at_value and backend.supports_streaming:
+        return functools.partial(_auntil_value, backend)
+    return backend.achat
+
+
 def _send(backend: Backend, request: _Request, plan: _Plan) -> Completion:
     started = time.perf_counter()
     try:
         for _ in range(2):
             try:
                 return Retrying(**_retry_args(plan, request.attempt))(
-                    backend.chat, request.messages, **request.options
+                    _caller(backend, plan), request.messages, **request.options
                 )
             except BackendStatusError as exc:
                 if not _without_native(request, exc, plan):
@@ -321,9 +417,10 @@ async def _asend(backend: Backend, request: _Request, plan: _Plan) -> Completion
     try:
         for _ in range(2):
             try:
-                return await AsyncRetrying(**_retry_args(plan, request.attempt))(
-                    backend.achat, request.messages, **request.options
+                result: Completion = await AsyncRetrying(**_retry_args(plan, request.attempt))(
+                    _acaller(backend, plan), request.messages, **request.options
                 )
+                return result
             except BackendStatusError as exc:
                 if not _without_native(request, exc, plan):
                     raise
@@ -367,6 +464,7 @@ def generate(
     continuations: int = ...,
     transient_retries: int = ...,
     backoff: float = ...,
+    stop_at_value: bool = ...,
     **options: Any,
 ) -> T: ...
 @overload
@@ -383,6 +481,7 @@ def generate(
     continuations: int = ...,
     transient_retries: int = ...,
     backoff: float = ...,
+    stop_at_value: bool = ...,
     **options: Any,
 ) -> Generation[Any]: ...
 @overload
@@ -399,6 +498,7 @@ def generate(
     continuations: int = ...,
     transient_retries: int = ...,
     backoff: float = ...,
+    stop_at_value: bool = ...,
     **options: Any,
 ) -> Any: ...
 def generate(
@@ -414,6 +514,7 @@ def generate(
     continuations: int = 2,
     transient_retries: int = 3,
     backoff: float = 0.5,
+    stop_at_value: bool = True,
     **options: Any,
 ) -> Any:
     """Ask the backend for a value of ``schema`` and return it validated.
@@ -431,6 +532,9 @@ def generate(
         continuations: how often a reply cut off at the token limit is continued.
         transient_retries: retries of timeouts, 429 and 5xx per request, with backoff.
         backoff: the first backoff in seconds (doubling, with jitter, up to 8 s).
+        stop_at_value: stream each reply and stop generation once a complete JSON value
+            has arrived (where the backend streams), instead of paying for the prose a
+            small model adds after it.
         **options: chat options for every request (``max_tokens``, ``temperature`` ...).
 
     Raises:
@@ -451,6 +555,7 @@ def generate(
         options,
     )
     plan.backoff = backoff
+    plan.stop_at_value = stop_at_value
     dialogue = _dialogue(prompt, plan)
     try:
         request = next(dialogue)
@@ -473,6 +578,7 @@ async def agenerate(
     continuations: int = 2,
     transient_retries: int = 3,
     backoff: float = 0.5,
+    stop_at_value: bool = True,
     **options: Any,
 ) -> Any:
     """Async :func:`generate`, through the backend's ``achat``."""
@@ -488,6 +594,7 @@ async def agenerate(
         options,
     )
     plan.backoff = backoff
+    plan.stop_at_value = stop_at_value
     dialogue = _dialogue(prompt, plan)
     try:
         request = next(dialogue)

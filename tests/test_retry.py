@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 
 import repairllm as rl
-from repairllm.backend import Backend, ChatOptions, Completion, Message, Usage
+from repairllm.backend import Backend, ChatOptions, Chunk, Completion, Message, Usage
 from repairllm.errors import BackendStatusError, BackendTimeout, MissingKey
 
 
@@ -212,3 +212,48 @@ def test_repairing_refuses_non_text() -> None:
 def test_negative_retries_are_refused() -> None:
     with pytest.raises(rl.InvalidInput):
         rl.generate(Scripted([]), "x", Person, retries=-1)
+
+
+class Chatty(Backend):
+    """Streams a JSON value, then prose until the token limit; records what was read."""
+
+    name = "chatty"
+
+    def __init__(self, value: str, prose_chunks: int = 50) -> None:
+        self.pieces = [value[i : i + 5] for i in range(0, len(value), 5)]
+        self.pieces += [" and some more words"] * prose_chunks
+        self.yielded = 0
+        self.closed = False
+
+    def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
+        return Completion("".join(self.pieces), "length", Usage(10, len(self.pieces)))
+
+    def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
+        try:
+            for piece in self.pieces:
+                self.yielded += 1
+                yield Chunk(piece)
+            yield Chunk("", "length", Usage(10, len(self.pieces)))
+        finally:
+            self.closed = True
+
+
+def test_generation_stops_once_the_value_is_complete() -> None:
+    value = '{"name": "Jo", "age": 40}'
+    llm = Chatty(value)
+    result = rl.generate(llm, "Jo is 40.", Person, outcome=True)
+    assert result.value == Person(name="Jo", age=40)
+    assert llm.closed
+    assert llm.yielded == -(-len(value) // 5), "no prose chunk was read"
+    assert result.attempts[0].finish_reason == "stop"
+    assert result.attempts[0].raw == value
+    assert result.attempts[0].usage.completion_tokens == llm.count_tokens(value)
+
+
+def test_reading_to_the_end_when_asked_and_no_pointless_continuation() -> None:
+    llm = Chatty('{"name": "Jo", "age": 40}', prose_chunks=3)
+    result = rl.generate(llm, "Jo is 40.", Person, outcome=True, stop_at_value=False)
+    attempt = result.attempts[0]
+    assert attempt.finish_reason == "length"
+    assert attempt.continuations == 0, "the value was complete: nothing to continue"
+    assert attempt.raw.endswith("and some more words")
