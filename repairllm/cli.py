@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import RepairLLMError, SchemaError
+from .errors import ConfigError, RepairLLMError, SchemaError
 from .ledger import Ledger
 from .pipeline import run
 
@@ -87,6 +87,105 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .schema import compile_schema
+
+    text = _read_input(args.input)
+    schema = compile_schema(_load_schema(args.schema))
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        print(f"not JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}", file=sys.stderr)
+        return 1
+    issues = schema.validate(value)[1]
+    for issue in issues:
+        print(f"{issue.path or '/'}: {issue.message}", file=sys.stderr)
+    print(json.dumps({"valid": not issues, "issues": len(issues)}))
+    return 1 if issues else 0
+
+
+def _backend_fields(args: argparse.Namespace) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for item in args.set or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            fields[key] = json.loads(value)
+        except json.JSONDecodeError:
+            fields[key] = value
+    if args.base_url:
+        fields["base_url"] = args.base_url
+    return fields
+
+
+def _connect(args: argparse.Namespace) -> Any:
+    from .registry import connect
+
+    return connect(args.backend, model=args.model, config=args.config, **_backend_fields(args))
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .retry import generate
+
+    prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
+    with _connect(args) as llm:
+        result = generate(
+            llm,
+            prompt,
+            _load_schema(args.schema),
+            retries=args.retries,
+            policy=args.policy,
+            outcome=True,
+            native=False if args.no_native else None,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+        )
+    value = result.value
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    json.dump(value, sys.stdout, ensure_ascii=False, indent=args.indent)
+    sys.stdout.write("\n")
+    if args.ledger:
+        for i, attempt in enumerate(result.attempts, 1):
+            print(
+                f"attempt {i}: {len(attempt.raw)} chars, {attempt.usage.completion_tokens} "
+                f"tokens, {attempt.seconds:.2f} s",
+                file=sys.stderr,
+            )
+            _print_ledger(attempt.ledger, sys.stderr)
+    return 0
+
+
+def _cmd_backends(args: argparse.Namespace) -> int:
+    from importlib.metadata import entry_points
+
+    from .registry import ENTRY_POINT_GROUP, available
+
+    targets = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for name in available():
+        print(f"{name:<14} {targets.get(name, '(registered at run time)')}")
+    return 0
+
+
+def _cmd_bench_model(args: argparse.Namespace) -> int:
+    from .bench.cli import bench_model
+
+    return bench_model(args)
+
+
+def _cmd_bench_compare(args: argparse.Namespace) -> int:
+    from .bench.cli import bench_compare
+
+    return bench_compare(args)
+
+
+def _cmd_bench_parser(args: argparse.Namespace) -> int:
+    from .bench.parser import main as parser_main
+
+    return parser_main(args)
+
+
 def _one_line(text: str, limit: int = 110) -> str:
     flat = text.replace("\n", "\\n")
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -108,7 +207,69 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="repair a set of real-looking broken replies")
     demo.set_defaults(func=_cmd_demo)
+
+    val = sub.add_parser("validate", help="check JSON against a schema (exit 1 when invalid)")
+    val.add_argument("input", nargs="?", default="-", help="a file, or - for stdin (default)")
+    val.add_argument("--schema", required=True, help="a JSON Schema file, or the schema as JSON")
+    val.set_defaults(func=_cmd_validate)
+
+    gen = sub.add_parser("generate", help="ask a backend for a validated JSON value")
+    gen.add_argument("prompt", help="the prompt, or - to read it from stdin")
+    _backend_arguments(gen)
+    gen.add_argument("--schema", help="a JSON Schema file, or the schema itself as JSON")
+    gen.add_argument("--retries", type=int, default=2, help="format retries (default 2)")
+    gen.add_argument("--policy", default="default", help="strict, default or lenient")
+    gen.add_argument("--max-tokens", type=int, default=512)
+    gen.add_argument("--temperature", type=float, default=0.0)
+    gen.add_argument("--no-native", action="store_true", help="don't use the server's JSON mode")
+    gen.add_argument("--ledger", action="store_true", help="print attempts and ledgers on stderr")
+    gen.add_argument("--indent", type=int, default=None, help="indent the JSON output")
+    gen.set_defaults(func=_cmd_generate)
+
+    backends = sub.add_parser("backends", help="list the registered backend drivers")
+    backends.set_defaults(func=_cmd_backends)
+
+    bench = sub.add_parser("bench", help="benchmarks: parser fuzz, per-model fuzz, compare")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    parser_bench = bench_sub.add_parser("parser", help="parser fuzz against other repair tools")
+    from .bench.parser import add_arguments as add_parser_arguments
+
+    add_parser_arguments(parser_bench)
+    parser_bench.set_defaults(func=_cmd_bench_parser)
+
+    model = bench_sub.add_parser(
+        "model",
+        help="per-model fuzz: a report card (default: SmolLM2-135M-Instruct in-process)",
+    )
+    _backend_arguments(model, default_backend=None)
+    model.add_argument("-n", "--tasks", type=int, default=12, help="number of tasks (default 12)")
+    model.add_argument("--seed", type=int, default=0)
+    model.add_argument("--retries", type=int, default=2)
+    model.add_argument("--prompt-form", default="skeleton", help="skeleton, keys, schema or none")
+    model.add_argument("--no-native", action="store_true", help="don't use the server's JSON mode")
+    model.add_argument("--max-tokens", type=int, default=256)
+    model.add_argument("--out", default="bench-results", help="folder for the report card")
+    model.set_defaults(func=_cmd_bench_model)
+
+    compare = bench_sub.add_parser("compare", help="put report cards side by side")
+    compare.add_argument("cards", nargs="+", help="report card JSON files")
+    compare.add_argument("--out", default="bench-results", help="folder for compare.md/.png")
+    compare.set_defaults(func=_cmd_bench_compare)
     return parser
+
+
+def _backend_arguments(
+    parser: argparse.ArgumentParser, default_backend: str | None = "openai"
+) -> None:
+    parser.add_argument(
+        "--backend", default=default_backend, help="driver name: openai, llamacpp, ollama, hf ..."
+    )
+    parser.add_argument("--model", help="model name, tag or path")
+    parser.add_argument("--base-url", help="server address, for HTTP drivers")
+    parser.add_argument("--config", help="a YAML backend config file")
+    parser.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="a driver field (repeatable)"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,101 @@
+"""``repairllm bench model`` and ``repairllm bench compare``: terminal output and files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .model import TaskResult, make_tasks, run_model_bench
+from .report import RATES, compare_markdown, load_card, write_card, write_compare
+
+__all__ = ["bench_compare", "bench_model"]
+
+
+def _backend(args: argparse.Namespace) -> Any:
+    from ..registry import connect
+
+    fields: dict[str, Any] = {}
+    for item in args.set or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+        fields[key] = value
+    if args.base_url:
+        fields["base_url"] = args.base_url
+    if args.backend is None and args.config is None:
+        # The embedded default: SmolLM2-135M-Instruct, in-process through transformers.
+        return connect("hf", model=args.model, **fields)
+    return connect(args.backend, model=args.model, config=args.config, **fields)
+
+
+def bench_model(args: argparse.Namespace) -> int:
+    """Run the per-model fuzz and write the report card."""
+    try:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Table
+    except ImportError as exc:
+        raise ConfigError("bench needs rich: pip install 'repairllm[bench]'") from exc
+    console = Console(stderr=True)
+    tasks = make_tasks(args.tasks, args.seed)
+    with console.status("loading the model ..."):
+        backend = _backend(args)
+    with (
+        backend,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+    ):
+        bar = progress.add_task(f"{backend.model}", total=len(tasks))
+
+        def done(result: TaskResult) -> None:
+            mark = "valid" if result.final_valid else "invalid"
+            progress.update(bar, advance=1, description=f"{result.id}: {mark}")
+
+        card = run_model_bench(
+            backend,
+            tasks=tasks,
+            seed=args.seed,
+            retries=args.retries,
+            prompt_form=args.prompt_form,
+            native=False if args.no_native else None,
+            max_tokens=args.max_tokens,
+            on_result=done,
+        )
+    written = write_card(card, Path(args.out))
+    summary = card["summary"]
+    table = Table(title=f"{card['model']} ({card['backend']}): {summary.get('tasks', 0)} tasks")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, label in RATES:
+        value = summary.get(key)
+        table.add_row(label, f"{100 * value:.1f}%" if value is not None else "n/a")
+    for key, label in (
+        ("tokens_per_valid", "tokens per valid"),
+        ("seconds_per_valid", "s per valid"),
+    ):
+        value = summary.get(key)
+        table.add_row(label, f"{value:.1f}" if value is not None else "n/a")
+    Console().print(table)
+    if card["interrupted"]:
+        console.print("interrupted: the card holds the tasks that finished")
+    for kind, where in written.items():
+        console.print(f"{kind}: {where}")
+    return 0
+
+
+def bench_compare(args: argparse.Namespace) -> int:
+    """Put report cards side by side."""
+    cards = [load_card(Path(p)) for p in args.cards]
+    sys.stdout.write(compare_markdown(cards))
+    written = write_compare(cards, Path(args.out))
+    for kind, where in written.items():
+        print(f"{kind}: {where}", file=sys.stderr)
+    return 0
