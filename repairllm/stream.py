@@ -97,6 +97,12 @@ class IncrementalParser:
         self.fallback = False
         self._fallback_len = 0
         self._fallback_value: Any = None
+        self._root_start = 0
+        # The fallback's own bracket count, which knows both quote characters.
+        self._fb_pos = 0
+        self._fb_depth = 0
+        self._fb_quote = ""
+        self._fb_escape = False
 
     # -- feeding ------------------------------------------------------------------------
 
@@ -108,7 +114,8 @@ class IncrementalParser:
         if self.complete:
             return False
         if self.fallback:
-            return self._refresh_fallback(final=False)
+            self._count_brackets()
+            return self._refresh_fallback(final=self.complete)
         return self._scan(final=False)
 
     def close(self) -> bool:
@@ -156,6 +163,7 @@ class IncrementalParser:
         self._stack.append(_Frame(container, None))
         self._started = True
         self._pos = start.end()
+        self._root_start = start.start()
         return True
 
     def _scan(self, final: bool) -> bool:
@@ -278,7 +286,41 @@ class IncrementalParser:
         del at  # the whole buffer is re-read by the tolerant pipeline from here on
         self.fallback = True
         self._stack.clear()
-        self._refresh_fallback(final=False)
+        self._fb_pos = self._root_start
+        self._count_brackets()
+        self._refresh_fallback(final=self.complete)
+
+    def _count_brackets(self) -> None:
+        """Follow the bracket depth of text that is not strict JSON, to see where it ends.
+
+        Single- and double-quoted strings are skipped, so the value is complete when
+        the depth returns to zero: a caller can stop reading there, as with strict JSON.
+        """
+        text = self.text
+        depth, quote, escape = self._fb_depth, self._fb_quote, self._fb_escape
+        for i in range(self._fb_pos, len(text)):
+            ch = text[i]
+            if quote:
+                if escape:
+                    escape = False
+                elif ch == "\\":
+                    escape = True
+                elif ch == quote or (ch == "\n" and quote == "'"):
+                    # A newline ends a single-quoted "string": it was an apostrophe.
+                    quote = ""
+            elif ch in "\"'":
+                quote = ch
+            elif ch in "{[":
+                depth += 1
+            elif ch in "}]":
+                depth -= 1
+                if depth <= 0:
+                    self.complete = True
+                    self._fb_pos = i + 1
+                    break
+        else:
+            self._fb_pos = len(text)
+        self._fb_depth, self._fb_quote, self._fb_escape = depth, quote, escape
 
     def _refresh_fallback(self, final: bool) -> bool:
         # Repair the buffer again only when it has doubled: linear total work.

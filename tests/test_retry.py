@@ -257,3 +257,12 @@ def test_reading_to_the_end_when_asked_and_no_pointless_continuation() -> None:
     assert attempt.finish_reason == "length"
     assert attempt.continuations == 0, "the value was complete: nothing to continue"
     assert attempt.raw.endswith("and some more words")
+
+
+def test_a_reply_stuck_in_a_loop_is_not_continued() -> None:
+    loop = '{"name": "Kim", "note": "' + "they asked for it again, " * 60
+    llm = Scripted([(loop, "length"), '{"name": "Kim", "age": 50}'])
+    result = rl.generate(llm, "Kim is 50.", Person, outcome=True)
+    assert result.attempts[0].continuations == 0
+    assert len(result.attempts) == 2, "the loop ended the attempt; feedback took over"
+    assert result.value == Person(name="Kim", age=50)

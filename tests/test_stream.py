@@ -195,3 +195,29 @@ def test_corpus_examples_stream_in_small_chunks(name: str) -> None:
         steps = parse_chunks([text[i : i + 4] for i in range(0, len(text), 4)], schema)
         assert steps[-1].value == example
         assert all(is_prefix(s.value, example) for s in steps[:-1])
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        (
+            ["{'a': 1, 'b': [1,", " 2], c: 'x'}", " and more prose {"],
+            {"a": 1, "b": [1, 2], "c": "x"},
+        ),
+        (
+            ["{name: 'Jo', note: \"don't\", x: [1,", "2]}", "blah"],
+            {"name": "Jo", "note": "don't", "x": [1, 2]},
+        ),
+        (["[1, 2,", " 3,]", " done"], [1, 2, 3]),
+    ],
+    ids=["single-quotes", "apostrophe-in-double-quotes", "trailing-comma"],
+)
+def test_fallback_still_sees_where_the_value_ends(chunks: list[str], expected: Any) -> None:
+    parser = IncrementalParser()
+    for chunk in chunks[:-1]:
+        parser.feed(chunk)
+    assert parser.fallback
+    assert parser.complete, "the brackets balanced: a caller may stop reading here"
+    parser.feed(chunks[-1])
+    parser.close()
+    assert parser.snapshot() == expected

@@ -26,7 +26,10 @@ def _backend(args: argparse.Namespace) -> Any:
     if args.base_url:
         fields["base_url"] = args.base_url
     if args.backend is None and args.config is None:
-        # The embedded default: SmolLM2-135M-Instruct, in-process through transformers.
+        # The embedded default: SmolLM2-135M-Instruct, in-process through transformers,
+        # with llama.cpp's default repetition penalty: greedy decoding without one sends
+        # a 135M model into loops that no repair can rescue.
+        fields.setdefault("defaults", {"repetition_penalty": 1.1})
         return connect("hf", model=args.model, **fields)
     return connect(args.backend, model=args.model, config=args.config, **fields)
 
@@ -57,7 +60,14 @@ def bench_model(args: argparse.Namespace) -> int:
 
         def done(result: TaskResult) -> None:
             mark = "valid" if result.final_valid else "invalid"
-            progress.update(bar, advance=1, description=f"{result.id}: {mark}")
+            line = (
+                f"{result.id}: {mark} after {result.attempts} attempt(s), "
+                f"{result.completion_tokens} tokens, {result.seconds:.1f} s"
+            )
+            progress.update(bar, advance=1, description=line)
+            if not console.is_terminal:
+                # No live bar in a log file: one line per task instead.
+                console.print(line)
 
         card = run_model_bench(
             backend,
@@ -69,6 +79,7 @@ def bench_model(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens,
             on_result=done,
         )
+    card["config"]["backend_defaults"] = dict(getattr(backend, "defaults", {}) or {})
     written = write_card(card, Path(args.out))
     summary = card["summary"]
     table = Table(title=f"{card['model']} ({card['backend']}): {summary.get('tasks', 0)} tasks")
