@@ -171,7 +171,8 @@ class _Aligner:
             if decoded is not _MISSING:
                 return decoded
         if value is None and "default" in node and self.policy.fill_defaults:
-            self.fix("fill_default", path, None, node["default"])
+            # Copies: neither the caller's value nor the ledger may share the schema's object.
+            self.fix("fill_default", path, None, copy.deepcopy(node["default"]))
             return copy.deepcopy(node["default"])
         if "array" in types and not isinstance(value, list):
             if isinstance(value, dict) and len(value) == 1:
@@ -252,9 +253,11 @@ class _Aligner:
                     continue
                 resolved = schema.resolve(sub)
                 if isinstance(resolved, dict) and "default" in resolved:
-                    # A copy: the caller may change the value, never the schema.
+                    # Copies: the caller may change the value or the ledger, never the schema.
                     out[name] = copy.deepcopy(resolved["default"])
-                    self.fix("fill_default", [*path, name], None, resolved["default"])
+                    self.fix(
+                        "fill_default", [*path, name], None, copy.deepcopy(resolved["default"])
+                    )
         return out
 
     def unwrap_wrapper(

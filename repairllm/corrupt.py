@@ -20,7 +20,9 @@ document, so the decoded value stays the same.
 
 All operators are token-aware: a small regex tokenizer splits the text into
 strings, numbers, literals, punctuation and whitespace, so no operator breaks
-a string by accident.
+a string by accident. The single-quoted strings that ``single_quotes`` writes
+are tokens too, so an operator applied after it leaves a bracket inside
+``'[deleted]'`` alone.
 
 Example:
     >>> import random
@@ -63,6 +65,7 @@ _T = TypeVar("_T")
 _TOKEN_RE: Final = re.compile(
     r"""
       (?P<string>"(?:[^"\\]|\\.)*")
+    | (?P<sqstring>'[^'\\]*')
     | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
     | (?P<literal>(?:true|false|null)(?![A-Za-z0-9_]))
     | (?P<punct>[{}\[\]:,])
@@ -608,7 +611,10 @@ def apply(names: str | Sequence[str], text: str, rng: random.Random) -> Damaged:
     """Apply one operator, or several in sequence.
 
     Operators expect JSON text, so put the wrapping operators (``prose_around``,
-    ``markdown_fence``, ``think_block``) after the structural ones in a combination.
+    ``markdown_fence``, ``think_block``) after the structural ones in a combination:
+    the prose they add (``I'll``) would confuse the tokenizer. Among the structural
+    operators the order is free; the single-quoted strings ``single_quotes`` writes are
+    read as strings by the operators that follow it.
 
     Args:
         names: An operator name or a sequence of names, applied in order.

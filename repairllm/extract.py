@@ -5,8 +5,9 @@ itself (after any ``<think>`` block), fenced code blocks (closed, unclosed, any
 language tag), ``[CONTENT]…[/CONTENT]``-style and ``<json>…</json>``-style tag pairs,
 every top-level balanced ``{…}``/``[…]`` span (several values in one reply give several
 candidates), a span from the first opener to the last closer (for replies whose inner
-quotes confuse a balanced scan), and an unclosed span that runs to the end (a reply cut
-off by the token limit). Values written inside a ``<think>`` block come last.
+quotes confuse a balanced scan), an unclosed span that runs to the end (a reply cut
+off by the token limit), and a lone scalar on the last line (``Here you go:\n"morning"``).
+Values written inside a ``<think>`` block come last.
 
 The generator is lazy: the pipeline stops pulling candidates once it has one that no
 later candidate can beat.
@@ -62,6 +63,46 @@ _STRUCTURE = regex.compile(r'"(?:[^"\\]|\\.)*(?:"|\Z)|[{}\[\]]', regex.DOTALL)
 _OPENERS = {"{": "}", "[": "]"}
 
 
+@dataclass(frozen=True, slots=True)
+class _Mapped:
+    """Text cut and spliced from the reply, with the way back to offsets in the reply.
+
+    ``runs`` holds ``(offset in text, offset in reply)`` for each stretch copied whole,
+    in order; a stretch ends where the next begins (the last at the end of ``text``).
+    """
+
+    text: str
+    runs: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def of(cls, reply: str, start: int = 0, end: int | None = None) -> _Mapped:
+        stop = len(reply) if end is None else end
+        return cls(reply[start:stop], ((0, start),) if stop > start else ())
+
+    def slice(self, start: int, end: int) -> _Mapped:
+        runs = []
+        for i, (at, origin) in enumerate(self.runs):
+            run_end = self.runs[i + 1][0] if i + 1 < len(self.runs) else len(self.text)
+            lo, hi = max(at, start), min(run_end, end)
+            if lo < hi:
+                runs.append((lo - start, origin + lo - at))
+        return _Mapped(self.text[start:end], tuple(runs))
+
+    def __add__(self, other: _Mapped) -> _Mapped:
+        shift = len(self.text)
+        return _Mapped(
+            self.text + other.text, self.runs + tuple((at + shift, o) for at, o in other.runs)
+        )
+
+    def offset(self, start: int, length: int) -> int:
+        """Where ``text[start:start + length]`` lies in the reply; -1 if it was spliced."""
+        for i, (at, origin) in enumerate(self.runs):
+            run_end = self.runs[i + 1][0] if i + 1 < len(self.runs) else len(self.text)
+            if at <= start < run_end:
+                return origin + start - at if start + length <= run_end else -1
+        return -1
+
+
 def split_think(text: str) -> tuple[str, list[str]]:
     """Separate the answer from reasoning blocks.
 
@@ -70,25 +111,32 @@ def split_think(text: str) -> tuple[str, list[str]]:
         tag appears without its opener, as chat templates that open the block themselves
         produce, everything after the last closing tag), and the reasoning texts.
     """
-    thoughts: list[str] = []
+    body, thoughts = _split_think(text)
+    return body.text, [t.text for t in thoughts]
+
+
+def _split_think(text: str) -> tuple[_Mapped, list[_Mapped]]:
+    """:func:`split_think`, keeping track of where each piece lies in ``text``."""
+    thoughts: list[_Mapped] = []
     if _THINK_OPEN.search(text) is None and _THINK_CLOSE_ONLY.search(text) is None:
-        return text, thoughts
-
-    def keep(match: regex.Match[str]) -> str:
-        thoughts.append(match.group(0))
-        return ""
-
-    body = _THINK_CLOSED.sub(keep, text)
-    closers = list(_THINK_CLOSE_ONLY.finditer(body))
+        return _Mapped.of(text), thoughts
+    body = _Mapped("", ())
+    last = 0
+    for match in _THINK_CLOSED.finditer(text):
+        body += _Mapped.of(text, last, match.start())
+        thoughts.append(_Mapped.of(text, match.start(), match.end()))
+        last = match.end()
+    body += _Mapped.of(text, last)
+    closers = list(_THINK_CLOSE_ONLY.finditer(body.text))
     if closers:
-        thoughts.append(body[: closers[-1].start()])
-        body = body[closers[-1].end() :]
-    opened = _THINK_OPEN.search(body)
+        thoughts.append(body.slice(0, closers[-1].start()))
+        body = body.slice(closers[-1].end(), len(body.text))
+    opened = _THINK_OPEN.search(body.text)
     if opened is not None:
         # Unclosed: the reply was cut off while reasoning, or the model never closed it.
         # What follows the tag is all there is; keep it, minus the tag.
-        thoughts.append(body[opened.start() :])
-        body = body[: opened.start()] + body[opened.end() :]
+        thoughts.append(body.slice(opened.start(), len(body.text)))
+        body = body.slice(0, opened.start()) + body.slice(opened.end(), len(body.text))
     return body, thoughts
 
 
@@ -121,7 +169,11 @@ def spans(text: str, *, limit: int = 64) -> Iterator[tuple[int, int, bool]]:
 
 
 def candidates(
-    text: str, *, limit: int = 16, worth: Callable[[str], bool] | None = None
+    text: str,
+    *,
+    limit: int = 16,
+    worth: Callable[[str], bool] | None = None,
+    loose_scalars: bool = False,
 ) -> Iterator[Candidate]:
     """Candidate JSON texts in ``text``, best first, without duplicates.
 
@@ -129,9 +181,13 @@ def candidates(
         text: the model's reply.
         limit: the most candidates to yield.
         worth: asked with a rule name (``"fenced_block"``, ``"json_span"``,
-            ``"inside_think"``) before that group of candidates is searched for; when it
-            answers False the search stops, so a caller that already holds a result no
-            later candidate can beat pays for no more scanning.
+            ``"scalar_line"``, ``"inside_think"``) before that group of candidates is
+            searched for; when it answers False the search stops, so a caller that already
+            holds a result no later candidate can beat pays for no more scanning.
+        loose_scalars: also take a quoted string after a colon at the end of the reply
+            (``The word is: "morning"``), for a schema whose root is a string. Without it
+            a scalar counts only alone on the last non-empty line, so prose never
+            becomes a value.
     """
 
     def go_on(rule: str) -> bool:
@@ -149,9 +205,12 @@ def candidates(
         count += 1
         return True
 
-    body, thoughts = split_think(text)
+    mapped, thoughts = _split_think(text)
+    body = mapped.text
     whole_rule = "think_block" if thoughts else "whole"
-    first = Candidate(body.strip(), whole_rule, -1 if thoughts else 0, 0)
+    stripped = body.strip()
+    lead = len(body) - len(body.lstrip())
+    first = Candidate(stripped, whole_rule, mapped.offset(lead, len(stripped)), 0)
     if fresh(first):
         yield first
 
@@ -160,12 +219,16 @@ def candidates(
         return
     blocks: list[Candidate] = []
     for match in _FENCE.finditer(body):
-        blocks.append(Candidate(match.group("body"), "fenced_block", match.start("body"), rank))
+        found = match.group("body")
+        start = mapped.offset(match.start("body"), len(found))
+        blocks.append(Candidate(found, "fenced_block", start, rank))
         rank += 1
     if "[" in body or "<" in body:
         for match in _TAG.finditer(body):
             group = "body" if match.group("body") is not None else "xbody"
-            blocks.append(Candidate(match.group(group), "tagged_block", match.start(group), rank))
+            found = match.group(group)
+            start = mapped.offset(match.start(group), len(found))
+            blocks.append(Candidate(found, "tagged_block", start, rank))
             rank += 1
     for cand in blocks:
         if fresh(cand):
@@ -173,10 +236,17 @@ def candidates(
 
     if not go_on("json_span"):
         return
-    for cand in _span_candidates(body, rank, "json_span", "unclosed_span"):
+    for cand in _span_candidates(mapped, rank, "json_span", "unclosed_span"):
         if fresh(cand):
             yield cand
         rank += 1
+
+    if not go_on("scalar_line"):
+        return
+    scalar = _scalar_line(mapped, rank, loose_scalars)
+    if scalar is not None and fresh(scalar):
+        yield scalar
+    rank += 1
 
     if thoughts and not go_on("inside_think"):
         return
@@ -187,7 +257,10 @@ def candidates(
             rank += 1
 
 
-def _span_candidates(text: str, rank: int, closed_rule: str, open_rule: str) -> Iterator[Candidate]:
+def _span_candidates(
+    mapped: _Mapped, rank: int, closed_rule: str, open_rule: str
+) -> Iterator[Candidate]:
+    text = mapped.text
     first_open = -1
     last_close = -1
     n_spans = 0
@@ -197,16 +270,49 @@ def _span_candidates(text: str, rank: int, closed_rule: str, open_rule: str) -> 
             first_open = start
         n_spans += 1
         all_closed = all_closed and closed
-        yield Candidate(text[start:end], closed_rule if closed else open_rule, start, rank)
+        rule = closed_rule if closed else open_rule
+        yield Candidate(text[start:end], rule, mapped.offset(start, end - start), rank)
         rank += 1
     if first_open < 0:
         return
     last_close = max(text.rfind("}"), text.rfind("]"))
     # From the first opener to the last closer: for several values that are really one
     # (a stray quote split them) and for a span an unescaped quote left open.
-    # Not when a value opens after the last closer: that is a reply cut off mid-value,
-    # and stopping at the closer would silently drop what follows it.
-    tail_opens = "{" in text[last_close + 1 :] or "[" in text[last_close + 1 :]
-    if last_close > first_open and (n_spans > 1 or not (all_closed or tail_opens)):
+    # Not when a value opens after the last closer, or more members follow it: that is a
+    # reply cut off mid-value or missing its closer, and stopping at the closer would
+    # silently drop what follows it.
+    tail = text[last_close + 1 :]
+    tail_opens = "{" in tail or "[" in tail
+    goes_on = _MORE_MEMBERS.match(tail) is not None
+    if last_close > first_open and not goes_on and (n_spans > 1 or not (all_closed or tail_opens)):
         rule = "greedy_span" if closed_rule == "json_span" else closed_rule
-        yield Candidate(text[first_open : last_close + 1], rule, first_open, rank)
+        end = last_close + 1
+        found = text[first_open:end]
+        yield Candidate(found, rule, mapped.offset(first_open, end - first_open), rank)
+
+
+# A comma and the start of another member or element (``, "b": 1``, ``, 3``, ``, b: 1``).
+_MORE_MEMBERS = regex.compile(
+    r"""\s*,\s*(?:["'\d-]|(?:true|false|null)\b|[A-Za-z_$][\w$.-]*[ \t]*:)"""
+)
+# A JSON string, number or literal that fills a line; or, for a schema that wants a
+# string, a JSON string after a colon at the end of a line of prose.
+_SCALAR_LINE = regex.compile(
+    r'[ \t]*(?P<value>"(?:[^"\\\x00-\x1f]|\\.)*"'
+    r"|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null)[ \t]*"
+)
+_AFTER_COLON = regex.compile(r'[^\n]*:[ \t]*(?P<value>"(?:[^"\\\x00-\x1f]|\\.)*")[ \t]*[.!]?[ \t]*')
+
+
+def _scalar_line(mapped: _Mapped, rank: int, loose: bool) -> Candidate | None:
+    """A top-level scalar on the last non-empty line of the reply, or ``None``."""
+    text = mapped.text.rstrip()
+    line_start = text.rfind("\n") + 1
+    found = _SCALAR_LINE.fullmatch(text, line_start)
+    if found is None and loose:
+        found = _AFTER_COLON.fullmatch(text, line_start)
+    if found is None:
+        return None
+    value = found.group("value")
+    start = mapped.offset(found.start("value"), len(value))
+    return Candidate(value, "scalar_line", start, rank)

@@ -44,6 +44,7 @@ from .scan import (
     LexicalError,
     NotJSON,
     Parsed,
+    TrailingProse,
     TrailingText,
     closes_outer,
     comment_end,
@@ -90,8 +91,8 @@ def parse(text: str, schema: Schema | None, policy: Policy) -> Parsed:
         return guided
     try:
         return Tolerant(text, schema, policy).run()
-    except (NotJSON, TrailingText):
-        raise
+    except (NotJSON, TrailingText, TrailingProse):
+        raise  # the extraction's business: json-repair would read the prose as JSON
     except LexicalError as exc:
         if not policy.json_repair or len(text) > _JSON_REPAIR_MAX:
             raise
@@ -167,7 +168,13 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
             return pos, comment_end(text, pos), "", "comment"
         word = WORD.match(text, pos)
         is_literal = word is not None and word.group() in ("true", "false", "null")
-        if prev >= 0 and text[prev] == '"' and (ch.isalnum() or ch in "_'(") and not is_literal:
+        if (
+            prev >= 0
+            and text[prev] == '"'
+            and (ch.isalnum() or ch in "_'(")
+            and not is_literal
+            and not _next_member_on_new_line(text, prev + 1, pos)
+        ):
             # A word right after a closed string: the "closing" quote was inside the text.
             return prev, prev + 1, '\\"', "unescaped_quote"
         if ch in '"{[-' or ch.isdigit() or word is not None:
@@ -191,6 +198,22 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
             return pos, comment_end(text, pos), "", "comment"
         raise TrailingText(f"text after the value at offset {pos}")
     return None
+
+
+# A number that ends where a value ends: ``12.4`` in ``12.4,`` but not ``3`` in ``3 apples``.
+_NUMBER_VALUE = regex.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[ \t]*(?:[,\]}\r\n]|\Z))")
+
+
+def _next_member_on_new_line(text: str, after: int, pos: int) -> bool:
+    """Whether ``text[pos:]``, on a new line after a string ending at ``after``, is a member.
+
+    Models put one member per line and forget the comma far more often than they write a
+    raw newline and a quote inside a string, so ``"Paris"\n  unit: "c"`` is two members
+    (a comma is missing), not one string with an unescaped quote.
+    """
+    if "\n" not in text[after:pos]:
+        return False
+    return IDENT_KEY.match(text, pos) is not None or _NUMBER_VALUE.match(text, pos) is not None
 
 
 _SKIP_DQ = r'"(?:[^"\\]|\\.)*"'

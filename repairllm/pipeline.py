@@ -20,8 +20,8 @@ from .extract import Candidate, candidates, split_think
 from .ledger import Fix, Issue, Ledger
 from .lexical import LexicalError, NotJSON, Parsed, parse, parse_with_schema
 from .policy import Policy, resolve_policy
-from .scan import may_hold_big_int
-from .schema import Schema, compile_schema
+from .scan import TrailingProse, may_hold_big_int
+from .schema import ANY, Schema, compile_schema
 
 __all__ = ["Outcome", "repair", "run"]
 
@@ -201,12 +201,20 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
         best = valid[0].cost
         return floor <= best if policy.on_ambiguity == "fail" else floor < best
 
-    for cand in candidates(raw, limit=policy.max_candidates, worth=worth):
-        extract_fixes = _extraction_fixes(raw, cand, policy)
+    found = candidates(
+        raw, limit=policy.max_candidates, worth=worth, loose_scalars=_wants_string(schema)
+    )
+    for cand in found:
         if not worth(cand.rule):
             break  # candidates come in order of extraction cost: none left can win
         try:
-            parsed = parse(cand.text, schema, policy)
+            try:
+                parsed = parse(cand.text, schema, policy)
+            except TrailingProse as exc:
+                # The value lacks its closer and the span ran on into the closing prose:
+                # the JSON ends where the prose begins, so that is the candidate.
+                cand = _cut(cand, exc.at)
+                parsed = parse(cand.text, schema, policy)
         except NotJSON as exc:
             reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
             continue
@@ -215,6 +223,7 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
             reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
             continue
         json_like = True
+        extract_fixes = _extraction_fixes(raw, cand, policy)
         result = _evaluate(raw, cand, extract_fixes, parsed, schema, policy)
         if schema is not None and (result.issues or any(f.stage == "align" for f in result.ledger)):
             # The cheap tiers read the text without the schema; let it settle the reading.
@@ -234,6 +243,20 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
     if not json_like:
         raise NoJSONFound(raw)
     raise RepairFailed(raw, best_invalid, reasons)
+
+
+def _wants_string(schema: Schema | None) -> bool:
+    """Whether the schema's root takes a string, so a quoted phrase in prose may be the value."""
+    if schema is None:
+        return False
+    types = schema.info(schema.root).types
+    return "string" in types and types != ANY
+
+
+def _cut(cand: Candidate, at: int) -> Candidate:
+    """``cand`` without the prose from ``at`` on: an unclosed span that ends where its JSON does."""
+    rule = "unclosed_span" if cand.rule in ("whole", "think_block") else cand.rule
+    return Candidate(cand.text[:at].rstrip(), rule, cand.start, cand.rank, cand.note)
 
 
 def _evaluate(

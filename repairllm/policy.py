@@ -29,6 +29,7 @@ RULE_COSTS: Mapping[str, float] = MappingProxyType(
         "json_span": 0.1,
         "greedy_span": 0.3,
         "unclosed_span": 0.3,
+        "scalar_line": 0.3,
         "inside_think": 1.0,
         # lexical
         "comment": 0.05,

@@ -28,6 +28,18 @@ class TrailingText(LexicalError):
     """Internal: a complete value is followed by text that is not JSON (extraction's job)."""
 
 
+class TrailingProse(LexicalError):
+    """Internal: an unclosed value runs into prose at ``at``; the JSON ends before it.
+
+    The extraction took too much (a span missing its closer runs to the end of the
+    reply); the pipeline retries the candidate cut at ``at``.
+    """
+
+    def __init__(self, at: int) -> None:
+        super().__init__(f"prose after an unclosed value at offset {at}")
+        self.at = at
+
+
 class NotJSON(LexicalError):
     """Internal: the candidate does not even start like a JSON value (prose, say)."""
 

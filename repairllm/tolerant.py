@@ -20,6 +20,7 @@ from .policy import Policy
 from .scan import (
     BAD_ESCAPE,
     CONTROL,
+    IDENT_KEY,
     IDENT_TAIL,
     JSON_NUMBER,
     LITERAL_PREFIXES,
@@ -31,6 +32,7 @@ from .scan import (
     LexicalError,
     NotJSON,
     Parsed,
+    TrailingProse,
     closes_outer,
     comment_end,
     find_quote,
@@ -38,6 +40,7 @@ from .scan import (
     json_string,
     next_key,
     normalise_number,
+    prev_nonspace,
     starts_literal,
     strict_loads,
     strip_escapes,
@@ -84,6 +87,7 @@ class Tolerant:
         self.fixes: list[Fix] = []
         self.truncated = False
         self.done = False
+        self._prose_from = -1  # see starts_prose
 
     # -- bookkeeping
 
@@ -149,6 +153,12 @@ class Tolerant:
                 continue
             frame = self.stack[-1]
             state = frame.state
+            if (
+                text[pos].isalpha()
+                and (state in (_AFTER, _KEY) or frame.kind == "[")
+                and self.starts_prose(pos)
+            ):
+                raise TrailingProse(pos)
             if state == _VALUE:
                 pos = self.value(pos)
             elif state == _AFTER:
@@ -182,6 +192,21 @@ class Tolerant:
             else:
                 break
         return pos
+
+    def starts_prose(self, pos: int) -> bool:
+        """Whether a word at ``pos``, where a member or ``,`` is due, starts closing prose.
+
+        A reply whose value lacks its closer runs on into the sentence after it
+        (``"c": 7.5\n\nLet me know.``). The sentence starts on a new line, is no literal,
+        and nothing after it looks like JSON (no bracket, quote or colon), so cutting it
+        off loses no member; reading it as an unquoted key or value would invent one.
+        """
+        text = self.text
+        if self._prose_from < 0:
+            self._prose_from = 1 + max(text.rfind(c) for c in '{}[]":')
+        if pos < self._prose_from or starts_literal(text, pos):
+            return False
+        return "\n" in text[prev_nonspace(text, pos) + 1 : pos]
 
     def hash_is_value(self) -> bool:
         """``#`` where a value is due and the schema wants a string starts the value."""
@@ -474,7 +499,12 @@ class Tolerant:
         if nxt == ",":
             return self.plausible_after_comma(k + 1)
         # Another string right after is a missing comma; so is a value on the next line.
-        return nxt == '"' or "\n" in text[j + 1 : k]
+        if nxt == '"' or "\n" in text[j + 1 : k]:
+            return True
+        # So is a key the schema knows, with its colon (``"a"b:1``, minified): a quote
+        # inside the text is far less likely to be followed by exactly that.
+        key_next = IDENT_KEY.match(text, k)
+        return key_next is not None and key_next.group() in self.known_keys()
 
     def plausible_after_comma(self, k: int) -> bool:
         text = self.text

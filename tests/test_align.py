@@ -808,6 +808,24 @@ def test_filled_default_is_a_copy() -> None:
     assert repairllm.repair('{"title": "b"}', schema)["labels"] == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('{"title": "a"}', id="missing"),
+        pytest.param('{"title": "a", "labels": null}', id="null"),
+    ],
+)
+def test_filled_default_in_the_ledger_is_a_copy(text: str) -> None:
+    schema = copy.deepcopy(TICKET)
+    out = repairllm.repair(text, schema, outcome=True)
+    (fix,) = [f for f in out.ledger if f.path == "/labels"]
+    assert fix.rule == "fill_default"
+    fix.after.append("oops")
+    out.value["labels"].append("also")
+    assert schema["properties"]["labels"]["default"] == []
+    assert out.value["labels"] == ["also"]
+
+
 def test_null_array_takes_its_default() -> None:
     schema = obj(["tags"], tags={"type": "array", "items": STR, "default": []})
     out, fixes = run_align({"tags": None}, schema)

@@ -278,6 +278,28 @@ def test_apply_combination() -> None:
     assert _reference_repair(inner) == value
 
 
+# Brackets, commas and literals inside the strings that single_quotes wrote stay text
+# for the operators applied after it.
+_AFTER_SINGLE_QUOTES = ["trailing_comma", "missing_comma", "wrong_closer", "python_literals"]
+
+
+@pytest.mark.parametrize("name", _AFTER_SINGLE_QUOTES, ids=_AFTER_SINGLE_QUOTES)
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({"a": "[deleted]", "b": [1, 2]}, id="brackets"),
+        pytest.param({"a": "{x}, [y]", "b": {"c": True}}, id="braces-and-comma"),
+        pytest.param(["true", "null", [False]], id="literals"),
+    ],
+)
+def test_operators_after_single_quotes_leave_its_strings_alone(name: str, value: Any) -> None:
+    for style in ("pretty", "minified"):
+        text = serialize(value, style, random.Random(0))
+        for seed in range(20):
+            damaged = apply(("single_quotes", name), text, random.Random(seed))
+            assert _reference_repair(damaged.text) == value, damaged
+
+
 def test_apply_single_name_and_unknown_name() -> None:
     text = DOCS[1][1]
     assert apply("trailing_comma", text, random.Random(0)).operators == ("trailing_comma",)

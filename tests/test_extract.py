@@ -22,6 +22,7 @@ EXTRACT_RULES = {
     "unclosed_span",
     "greedy_span",
     "inside_think",
+    "scalar_line",
 }
 
 # -- candidates() -------------------------------------------------------------------------
@@ -160,6 +161,39 @@ CANDIDATES = [
         ],
         id="span-closed-then-unclosed",
     ),
+    # more members after the last closer: the closer is a nested one, not the end
+    pytest.param(
+        'Here:\n{\n "a": [5, false],\n "b": true\n\nBye.',
+        [
+            ("whole", 'Here:\n{\n "a": [5, false],\n "b": true\n\nBye.'),
+            ("unclosed_span", '{\n "a": [5, false],\n "b": true\n\nBye.'),
+        ],
+        id="span-unclosed-no-greedy-before-members",
+    ),
+    # a scalar alone on the last line
+    pytest.param(
+        'Sure! Here it is:\n"morning"\n',
+        [("whole", 'Sure! Here it is:\n"morning"'), ("scalar_line", '"morning"')],
+        id="scalar-string",
+    ),
+    pytest.param(
+        "The count:\n  -4.5e2 ",
+        [("whole", "The count:\n  -4.5e2"), ("scalar_line", "-4.5e2")],
+        id="scalar-number",
+    ),
+    pytest.param(
+        "Is it?\nfalse", [("whole", "Is it?\nfalse"), ("scalar_line", "false")], id="scalar-literal"
+    ),
+    pytest.param(
+        'The word is: "morning".',
+        [("whole", 'The word is: "morning".')],
+        id="scalar-after-colon-not-without-schema",
+    ),
+    pytest.param(
+        "I have 3 apples.\nThanks",
+        [("whole", "I have 3 apples.\nThanks")],
+        id="scalar-not-in-prose",
+    ),
     pytest.param("", [], id="empty"),
     pytest.param("   \n ", [], id="blank"),
 ]
@@ -173,36 +207,29 @@ def test_candidates(text: str, expected: list[tuple[str, str]]) -> None:
     assert len({c.text.strip() for c in found}) == len(found), "duplicates"
 
 
-_THINK_OFFSETS = pytest.mark.xfail(
-    strict=True,
-    reason="after a <think> block is removed, candidate offsets are into the remaining "
-    "body, not into the reply",
-)
-
-
 @pytest.mark.parametrize(
     "text",
     [
         *(p.values[0] for p in CANDIDATES if not p.id.startswith("think")),
         pytest.param('<think>I could say {"b": 2}.</think>\n{"a": 1}', id="think-closed"),
         pytest.param('maybe {"b": 2}</think>{"a": 1}', id="think-close-without-opener"),
-        pytest.param('<think>the answer is\n{"a": 1}', id="think-unclosed", marks=_THINK_OFFSETS),
-        pytest.param(
-            '<thinking>hmm</thinking>\n```json\n{"a": 1}\n```',
-            id="think-then-fence",
-            marks=_THINK_OFFSETS,
-        ),
-        pytest.param(
-            'Pre <think>x {"b": 2}</think> then {"a": 1}',
-            id="prose-then-think",
-            marks=_THINK_OFFSETS,
-        ),
+        pytest.param('<think>the answer is\n{"a": 1}', id="think-unclosed"),
+        pytest.param('<thinking>hmm</thinking>\n```json\n{"a": 1}\n```', id="think-then-fence"),
+        pytest.param('Pre <think>x {"b": 2}</think> then {"a": 1}', id="prose-then-think"),
+        pytest.param('a<think>x</think>b</think>c {"a": 1}<think>d [1]', id="think-all-kinds"),
+        pytest.param('  \n {"a": 1} ', id="whole-with-blanks"),
     ],
 )
 def test_candidate_start_is_an_offset_into_the_reply(text: str) -> None:
     for cand in repairllm.candidates(text):
         if cand.start >= 0:
             assert text[cand.start : cand.start + len(cand.text)] == cand.text, cand
+
+
+def test_loose_scalars_take_a_string_after_a_colon() -> None:
+    text = 'The word is: "morning".'
+    found = [(c.rule, c.text) for c in repairllm.candidates(text, loose_scalars=True)]
+    assert found == [("whole", text), ("scalar_line", '"morning"')]
 
 
 def test_candidates_limit() -> None:
@@ -540,6 +567,109 @@ REPAIRS = [
         False,
         id="closed-value-beats-unclosed",
     ),
+    # A value missing its closer, followed by prose: the span runs to the end, and the
+    # prose is cut where the JSON stops; nothing after a nested closer is dropped.
+    pytest.param(
+        'Here:\n{\n "a": [5, false],\n "b": true,\n "c": 7.5\n\nLet me know.',
+        None,
+        {"a": [5, False], "b": True, "c": 7.5},
+        [("extract", "unclosed_span", ""), ("lexical", "missing_closer", "")],
+        True,
+        id="unclosed-then-prose",
+    ),
+    pytest.param(
+        '{\n "a": [5, false],\n "b": "x"\n\nLet me know if you\'d like changes.',
+        {"type": "object", "required": ["a", "b"]},
+        {"a": [5, False], "b": "x"},
+        [("extract", "unclosed_span", ""), ("lexical", "missing_closer", "")],
+        True,
+        id="unclosed-whole-reply-then-prose",
+    ),
+    pytest.param(
+        '<think>ok</think>\n{"a": {"b": [1]},\n "c": 2\nThat is all.',
+        None,
+        {"a": {"b": [1]}, "c": 2},
+        [("extract", "unclosed_span", ""), ("lexical", "missing_closer", "")],
+        True,
+        id="think-then-unclosed-then-prose",
+    ),
+    pytest.param(
+        "Values:\n[1, [2],\n 3,\n\nHope this helps",
+        None,
+        [1, [2], 3],
+        [
+            ("extract", "unclosed_span", ""),
+            ("lexical", "trailing_comma", ""),
+            ("lexical", "missing_closer", ""),
+        ],
+        True,
+        id="unclosed-array-then-prose",
+    ),
+    pytest.param(
+        'Result: {"a": 1, "b": [2]}\n\nNote: a { starts an object.',
+        None,
+        {"a": 1, "b": [2]},
+        [("extract", "json_span", "")],
+        False,
+        id="complete-value-then-stray-opener",
+    ),
+    pytest.param(
+        'Result: {"a": 1, "b": [2]}\nThen {\nmore prose',
+        {"type": "object", "required": ["b"]},
+        {"a": 1, "b": [2]},
+        [("extract", "json_span", "")],
+        False,
+        id="complete-value-then-stray-opener-and-prose",
+    ),
+    # A top-level scalar on the last line, after prose.
+    pytest.param(
+        'Sure! Here is the JSON you asked for:\n"morning"',
+        None,
+        "morning",
+        [("extract", "scalar_line", "")],
+        False,
+        id="scalar-string-after-prose",
+    ),
+    pytest.param(
+        'Sure! Here is the JSON you asked for:\n"morning"',
+        {"type": "string"},
+        "morning",
+        [("extract", "scalar_line", "")],
+        False,
+        id="scalar-string-schema",
+    ),
+    pytest.param(
+        'The greeting is: "good morning".',
+        {"type": "string"},
+        "good morning",
+        [("extract", "scalar_line", "")],
+        False,
+        id="scalar-string-after-colon-schema",
+    ),
+    pytest.param(
+        "Let me count.\n\n42\n",
+        {"type": "integer"},
+        42,
+        [("extract", "scalar_line", "")],
+        False,
+        id="scalar-int",
+    ),
+    pytest.param(
+        '```\n"morning"\n```',
+        {"type": "string"},
+        "morning",
+        [("extract", "fenced_block", "")],
+        False,
+        id="scalar-fenced",
+    ),
+    pytest.param(
+        'Here: {"a": 1}\n42',
+        None,
+        {"a": 1},
+        [("extract", "json_span", "")],
+        False,
+        id="span-beats-scalar",
+    ),
     pytest.param(
         'First {"a": 1} then {"b": [1,',
         {"type": "object", "required": ["b"]},
@@ -596,6 +726,16 @@ def test_repair_extracts(
             id="think",
         ),
         pytest.param('maybe {"b": 2}</think>{"a": 1}', 'maybe {"b": 2}', id="think-close-only"),
+        pytest.param(
+            'Here:\n{"a": [1],\n "b": 2\n\nLet me know.',
+            "Here:\n … \n\nLet me know.",
+            id="unclosed-then-prose",
+        ),
+        pytest.param(
+            'Pre <think>x</think> then {"a": 1} ok',
+            "Pre <think>x</think> then  …  ok",
+            id="prose-then-think",
+        ),
     ],
 )
 def test_extract_fix_records_what_was_dropped(text: str, before: str) -> None:
@@ -603,10 +743,6 @@ def test_extract_fix_records_what_was_dropped(text: str, before: str) -> None:
     assert fix.before == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the dropped text is cut from the reply at offsets into the think-stripped body",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -717,6 +853,10 @@ def test_truncated_value_refused_by_policy(policy: Any) -> None:
         pytest.param("Sorry (I have no data) today.", id="prose-with-parentheses"),
         pytest.param("<think>only thoughts</think>", id="only-thoughts"),
         pytest.param("<think>cut off while thinking", id="unclosed-thoughts"),
+        pytest.param("I don't know", id="prose-apostrophe"),
+        pytest.param("Let me see.\nThe answer is unknown", id="prose-lines"),
+        pytest.param('He said "no" twice.', id="prose-quoted-word"),
+        pytest.param("There are 3\nbut", id="prose-number-mid-line"),
         pytest.param(b"", id="empty-bytes"),
     ],
 )

@@ -10,6 +10,7 @@ import pytest
 import repairllm as rl
 
 P = pytest.param
+STR = {"type": "string"}
 
 # (text, expected value, expected ledger rules in order)
 CASES = [
@@ -58,6 +59,40 @@ CASES = [
     P('[{"a": 1} {"a": 2}]', [{"a": 1}, {"a": 2}], ["missing_comma"], id="mc-objects"),
     P('{"a": 1\n "b": 2}', {"a": 1, "b": 2}, ["missing_comma"], id="mc-newline"),
     P('{"a": true "b": null}', {"a": True, "b": None}, ["missing_comma"], id="mc-literals"),
+    # A string, a newline, then what starts a member: a comma is missing; the quote is
+    # not an unescaped one inside a string that runs on.
+    P(
+        '{\n  location: "Paris, France"\n  unit: "celsius"\n}',
+        {"location": "Paris, France", "unit": "celsius"},
+        ["unquoted_key", "missing_comma", "unquoted_key"],
+        id="mc-string-newline-unquoted-key",
+    ),
+    P('["Q1 2024"\n 12.4]', ["Q1 2024", 12.4], ["missing_comma"], id="mc-string-newline-number"),
+    P(
+        '[["Q1 2024"\n  12.4,\n  0.08\n ]]',
+        [["Q1 2024", 12.4, 0.08]],
+        ["missing_comma"],
+        id="mc-string-newline-number-nested",
+    ),
+    P(
+        '{"a": "x"\n "b": 1, "c": "y"\n  d.e: [2]}',
+        {"a": "x", "b": 1, "c": "y", "d.e": [2]},
+        ["missing_comma", "missing_comma", "unquoted_key"],
+        id="mc-string-newline-mixed",
+    ),
+    # ... but a word or a number that does not end there, or no newline, is still text.
+    P(
+        '{"a": "he said "3 times"}',
+        {"a": 'he said "3 times'},
+        ["unescaped_quote"],
+        id="uq-number-inside",
+    ),
+    P(
+        '{"a": "see "\n  notes" here"}',
+        {"a": 'see "\n  notes" here'},
+        ["unescaped_quote", "raw_control_char", "unescaped_quote"],
+        id="uq-newline-then-word",
+    ),
     # -- raw control characters inside strings
     P('{"a": "x\ny"}', {"a": "x\ny"}, ["raw_control_char"], id="raw-newline"),
     P('{"a": "x\ty"}', {"a": "x\ty"}, ["raw_control_char"], id="raw-tab"),
@@ -209,6 +244,29 @@ SCHEMA_GUIDED = [
         {"name": "Ann Lee", "age": 31},
         ["unquoted_key", "unquoted_value", "missing_comma", "unquoted_key"],
         id="value-ends-at-known-key",
+    ),
+    # Minified, no comma and no newline: a key the schema knows, with its colon, right
+    # after a closing quote ends the string there.
+    P(
+        '{website:"https://x.example/sam"birthday:"1990-02-28",id:"7"}',
+        {
+            "type": "object",
+            "properties": {
+                "website": {"type": "string", "format": "uri"},
+                "birthday": {"type": "string"},
+                "id": {"type": "string"},
+            },
+        },
+        {"website": "https://x.example/sam", "birthday": "1990-02-28", "id": "7"},
+        ["unquoted_key", "missing_comma", "unquoted_key", "unquoted_key"],
+        id="string-ends-at-known-key",
+    ),
+    P(
+        '{"a":"x"b:1,"c":"y"}',
+        {"type": "object", "properties": {"a": STR, "b": {"type": "integer"}, "c": STR}},
+        {"a": "x", "b": 1, "c": "y"},
+        ["missing_comma", "unquoted_key"],
+        id="string-ends-at-known-key-short",
     ),
 ]
 

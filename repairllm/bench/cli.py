@@ -26,10 +26,10 @@ def _backend(args: argparse.Namespace) -> Any:
     if args.base_url:
         fields["base_url"] = args.base_url
     if args.backend is None and args.config is None:
-        # The embedded default: SmolLM2-135M-Instruct, in-process through transformers,
-        # with llama.cpp's default repetition penalty: greedy decoding without one sends
-        # a 135M model into loops that no repair can rescue.
-        fields.setdefault("defaults", {"repetition_penalty": 1.1})
+        # The embedded default: SmolLM2-135M-Instruct, in-process through transformers.
+        # (llama.cpp's repetition penalty of 1.1 was tried here: it breaks the JSON
+        # punctuation a schema answer must repeat: of the first two tasks, one was valid
+        # without it and none with it.)
         return connect("hf", model=args.model, **fields)
     return connect(args.backend, model=args.model, config=args.config, **fields)
 
