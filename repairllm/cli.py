@@ -242,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
         help="per-model fuzz: a report card (default: SmolLM2-135M-Instruct in-process)",
     )
     _backend_arguments(model, default_backend=None)
-    model.add_argument("-n", "--tasks", type=int, default=12, help="number of tasks (default 12)")
+    model.add_argument("-n", "--tasks", type=int, default=10, help="number of tasks (default 10)")
     model.add_argument("--seed", type=int, default=0)
     model.add_argument("--retries", type=int, default=2)
     model.add_argument("--prompt-form", default="skeleton", help="skeleton, keys, schema or none")

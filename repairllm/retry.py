@@ -349,6 +349,8 @@ def _until_value(backend: Backend, messages: list[Message], **options: Any) -> C
             if parser.feed(chunk.text) and parser.complete:
                 reader.stopped = True
                 break
+            if reader.looping():
+                break
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
@@ -367,6 +369,8 @@ async def _auntil_value(backend: Backend, messages: list[Message], **options: An
             if parser.feed(chunk.text) and parser.complete:
                 reader.stopped = True
                 break
+            if reader.looping():
+                break
     finally:
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
@@ -380,8 +384,21 @@ class _Reader:
         self.finish: str | None = None
         self.usage: Usage | None = None
         self.stopped = False
+        self.size = 0
+        self.checked = 0
+
+    def looping(self) -> bool:
+        """Whether the reply has fallen into a loop (checked every 300 characters)."""
+        if self.size - self.checked < 300:
+            return False
+        self.checked = self.size
+        if _looping("".join(self.parts)):
+            self.finish = "loop"
+            return True
+        return False
 
     def add(self, chunk: Chunk) -> None:
+        self.size += len(chunk.text)
         self.parts.append(chunk.text)
         if chunk.usage is not None:
             self.usage = chunk.usage
@@ -394,6 +411,7 @@ class _Reader:
         if usage is None:
             # Stopped before the driver's last chunk: count what was generated.
             usage = Usage(backend.count_tokens(messages), backend.count_tokens(text))
+        # "loop": stopped because the reply repeats itself; it is not continued.
         finish = "stop" if self.stopped else (self.finish or "stop")
         return Completion(text, finish, usage)
 

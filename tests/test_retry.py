@@ -266,3 +266,31 @@ def test_a_reply_stuck_in_a_loop_is_not_continued() -> None:
     assert result.attempts[0].continuations == 0
     assert len(result.attempts) == 2, "the loop ended the attempt; feedback took over"
     assert result.value == Person(name="Kim", age=50)
+
+
+def test_a_looping_stream_is_cut_short() -> None:
+    looping = Chatty('{"name": "Lu", "note": "' + "again and " * 400)
+    good = Scripted(['{"name": "Lu", "age": 1}'])
+
+    class Both(Backend):
+        name = "both"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
+            return good._chat(messages, options)
+
+        def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
+            self.calls += 1
+            if self.calls == 1:
+                return looping._stream(messages, options)
+            return super()._stream(messages, options)
+
+    result = rl.generate(Both(), "Lu is 1.", Person, outcome=True)
+    first = result.attempts[0]
+    assert first.finish_reason == "loop"
+    assert first.continuations == 0
+    assert looping.closed
+    assert looping.yielded < len(looping.pieces) // 3, "reading stopped soon after the loop began"
+    assert result.value == Person(name="Lu", age=1)

@@ -288,7 +288,7 @@ def summarise(results: Sequence[TaskResult]) -> dict[str, Any]:
 def run_model_bench(
     backend: Backend,
     *,
-    n: int = 12,
+    n: int = 10,
     seed: int = 0,
     retries: int = 2,
     prompt_form: PromptForm = "skeleton",
