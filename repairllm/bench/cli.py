@@ -82,7 +82,8 @@ def bench_model(args: argparse.Namespace) -> int:
     card["config"]["backend_defaults"] = dict(getattr(backend, "defaults", {}) or {})
     written = write_card(card, Path(args.out))
     summary = card["summary"]
-    table = Table(title=f"{card['model']} ({card['backend']}): {summary.get('tasks', 0)} tasks")
+    name = Path(card["model"]).name
+    table = Table(title=f"{name} ({card['backend']}): {summary.get('tasks', 0)} tasks")
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key, label in RATES:

@@ -38,7 +38,7 @@ def card_markdown(card: dict[str, Any]) -> str:
     s = card["summary"]
     c = card["config"]
     lines = [
-        f"# Report card: {card['model']} ({card['backend']})",
+        f"# Report card: {Path(card['model']).name} ({card['backend']})",
         "",
         f"{s.get('tasks', 0)} tasks, seed {c['seed']}, {c['retries']} retries, prompt form "
         f"`{c['prompt_form']}`, native mode {c['native']}, temperature {c['temperature']}, "
@@ -55,7 +55,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"| seconds per valid object | {_num(s.get('seconds_per_valid'), 2)} |",
         f"| backend errors | {s.get('errors', 0)} |",
         "",
-        "Failure classes repaired (tasks whose replies needed the rule):",
+        "Failure classes repaired (replies, over all attempts, that needed each rule):",
         "",
     ]
     classes = s.get("failure_classes") or {}
@@ -105,7 +105,7 @@ def write_card(card: dict[str, Any], out: Path) -> dict[str, Path | str]:
     md_path.write_text(card_markdown(card), encoding="utf-8")
     written["markdown"] = md_path
     png_path = stem.with_suffix(".png")
-    problem = _plot([card["model"]], [card["summary"]], png_path)
+    problem = _plot([Path(card["model"]).name], [card["summary"]], png_path)
     written["png"] = problem or png_path
     return written
 
@@ -123,7 +123,7 @@ def load_card(path: Path) -> dict[str, Any]:
 
 def compare_markdown(cards: Sequence[dict[str, Any]]) -> str:
     """Several report cards side by side."""
-    names = [f"{c['model']} ({c['backend']})" for c in cards]
+    names = [f"{Path(c['model']).name} ({c['backend']})" for c in cards]
     lines = ["# Model comparison", "", "| measure | " + " | ".join(names) + " |"]
     lines.append("|---|" + "---|" * len(cards))
     for key, label in RATES:
@@ -146,5 +146,5 @@ def write_compare(cards: Sequence[dict[str, Any]], out: Path) -> dict[str, Path 
     md = out / "compare.md"
     md.write_text(compare_markdown(cards), encoding="utf-8")
     png = out / "compare.png"
-    problem = _plot([c["model"] for c in cards], [c["summary"] for c in cards], png)
+    problem = _plot([Path(c["model"]).name for c in cards], [c["summary"] for c in cards], png)
     return {"markdown": md, "png": problem or png}
