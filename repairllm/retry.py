@@ -122,6 +122,12 @@ class Generation(Generic[T]):
     def ledger(self) -> Ledger:
         return self.attempts[-1].ledger
 
+    @property
+    def data(self) -> Any:
+        """The JSON value before validation turned it into a model instance."""
+        outcome = self.attempts[-1].outcome
+        return outcome.data if outcome is not None else None
+
 
 @dataclass
 class _Plan:
