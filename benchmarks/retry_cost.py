@@ -78,6 +78,7 @@ def via_generate(
         "tokens": result.completion_tokens,
         "seconds": result.seconds,
         "rules": result.rules,
+        "error": result.error,
     }
 
 
@@ -92,6 +93,7 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "tokens": tokens,
         "tokens_per_valid": tokens / valid if valid else None,
         "seconds": sum(r["seconds"] for r in rows),
+        "backend_errors": sum(1 for r in rows if r.get("error")),
         "raw_valid_rate": (
             sum(r.get("raw_valid", False) for r in rows) / n if "raw_valid" in rows[0] else None
         ),

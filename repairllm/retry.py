@@ -182,8 +182,22 @@ def _native_options(plan: _Plan) -> dict[str, Any]:
     if not plan.native:
         return {}
     if plan.schema is not None and isinstance(plan.schema.root, dict):
-        return {"json_schema": plan.schema.root}
+        return {"json_schema": grammar_safe(plan.schema.root)}
     return {"json_mode": True}
+
+
+def grammar_safe(schema: Any) -> Any:
+    """The schema without ``pattern``, for servers that compile schemas into grammars.
+
+    Regular-expression dialects differ between servers, and llama-cpp-python's server
+    (0.3.36) could not parse ``\\d`` in a pattern and then died mid-request. Patterns
+    are still checked by validation after the reply, with repair and retry behind it.
+    """
+    if isinstance(schema, dict):
+        return {k: grammar_safe(v) for k, v in schema.items() if k != "pattern"}
+    if isinstance(schema, list):
+        return [grammar_safe(v) for v in schema]
+    return schema
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -485,7 +485,9 @@ def _native(backend: Backend, schema: Schema | None, native: bool | None) -> dic
     if native is False:
         return {}
     if schema is not None and backend.supports_json_schema and isinstance(schema.root, dict):
-        return {"json_schema": schema.root}
+        from .retry import grammar_safe
+
+        return {"json_schema": grammar_safe(schema.root)}
     if schema is None and backend.supports_json_mode and native:
         return {"json_mode": True}
     return {}

@@ -294,3 +294,17 @@ def test_a_looping_stream_is_cut_short() -> None:
     assert looping.closed
     assert looping.yielded < len(looping.pieces) // 3, "reading stopped soon after the loop began"
     assert result.value == Person(name="Lu", age=1)
+
+
+def test_native_schema_leaves_patterns_to_validation() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"code": {"type": "string", "pattern": "^\\d{4}$"}},
+        "required": ["code"],
+    }
+    llm = Scripted(['{"code": "12345"}', '{"code": "1234"}'], json_schema=True)
+    assert rl.generate(llm, "code?", schema) == {"code": "1234"}
+    sent = llm.requests[0][1].json_schema
+    assert sent is not None
+    assert "pattern" not in sent["properties"]["code"]
+    assert "/code" in llm.requests[1][0][-1]["content"], "validation still caught the pattern"
