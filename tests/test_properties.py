@@ -101,9 +101,12 @@ def test_megabyte_inputs_finish_and_scale_linearly(kind: str) -> None:
         return time.perf_counter() - start
 
     small = min(cost(100_000) for _ in range(2))
-    large = cost(1_000_000)
+    large = min(cost(1_000_000) for _ in range(2))
     # Ten times the input: linear work is about 10x; quadratic would be about 100x.
-    assert large < max(40 * small, 0.5), (kind, small, large)
+    # The best of two runs and a 1 s floor keep a busy CI machine from failing it
+    # (one run there took 0.51 s against a usual 10-40 ms); quadratic work on 1 MB
+    # takes minutes.
+    assert large < max(40 * small, 1.0), (kind, small, large)
 
 
 def test_ten_thousand_levels_is_a_clear_error() -> None:
