@@ -39,6 +39,7 @@ from .scan import (
     QUOTE_RULE,
     QUOTES,
     STAGE,
+    STRICT_DECODER,
     STRING_REST,
     WORD,
     Edit,
@@ -55,7 +56,6 @@ from .scan import (
     open_stack,
     prev_nonspace,
     quoted_span,
-    reject_constant,
     strict_loads,
     too_deep,
 )
@@ -279,7 +279,7 @@ def _guided(text: str, policy: Policy) -> Parsed | None:
     truncated = False
     for _ in range(_MAX_GUIDED):
         try:
-            value = json.loads(current, parse_constant=reject_constant)
+            value = STRICT_DECODER.decode(current)
         except json.JSONDecodeError as exc:
             edit = _diagnose(current, exc.msg, exc.pos)
             if edit is None:

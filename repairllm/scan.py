@@ -77,6 +77,11 @@ def may_hold_big_int(text: str) -> bool:
     return _NINETEEN_DIGITS in data.translate(_DIGITS_TO_ZERO)
 
 
+# One decoder for every strict parse: json.loads(..., parse_constant=...) builds a
+# new JSONDecoder per call, which cost more than the parse on short texts.
+STRICT_DECODER = json.JSONDecoder(parse_constant=reject_constant)
+
+
 def strict_loads(text: str) -> Any:
     """Parse strictly valid JSON (RFC 8259: no NaN, no Infinity); raise ``ValueError`` if not.
 
@@ -88,8 +93,11 @@ def strict_loads(text: str) -> Any:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
-            pass
-    return json.loads(text, parse_constant=reject_constant)
+            # What orjson refuses, json refuses too, except lone surrogate escapes
+            # ("\ud800"), which json reads: only then is the slower parse worth it.
+            if "\\u" not in text:
+                raise
+    return STRICT_DECODER.decode(text)
 
 
 def too_deep(text: str, policy: Policy) -> RepairFailed:
