@@ -15,6 +15,7 @@ later candidate can beat.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -47,15 +48,17 @@ _THINK_CLOSED = regex.compile(
     r"<(think|thinking|thought|reasoning)>.*?</\1>\s*", regex.IGNORECASE | regex.DOTALL
 )
 _THINK_CLOSE_ONLY = regex.compile(r"</(think|thinking|thought|reasoning)>", regex.IGNORECASE)
-_FENCE = regex.compile(
+# These two use the standard library's engine: twice as fast as `regex` here, and they
+# run on every reply that is not plain JSON.
+_FENCE = re.compile(
     r"(?P<fence>```|~~~)[ \t]*(?P<lang>[\w.+-]*)[^\n]*\n(?P<body>.*?)(?:(?P=fence)|\Z)",
-    regex.DOTALL,
+    re.DOTALL,
 )
-_TAG = regex.compile(
+_TAG = re.compile(
     r"\[(?P<name>[A-Z][A-Z_]*)\](?P<body>.*?)(?:\[/(?P=name)\]|\Z)"
     r"|<(?P<xname>json|output|answer|result|response|data|content|final)>(?P<xbody>.*?)"
     r"(?:</(?P=xname)>|\Z)",
-    regex.DOTALL | regex.IGNORECASE,
+    re.DOTALL | re.IGNORECASE,
 )
 # Strings are consumed whole so brackets inside them do not count; an unterminated
 # string runs to the end of the text.
