@@ -18,11 +18,20 @@ from typing import Any, Literal
 
 import orjson
 
-from .backend import Message, Messages, as_messages
+from .backend import Backend, Message, Messages, as_messages
 from .ledger import Issue
 from .schema import Schema
 
-__all__ = ["PROMPT_FORMS", "PromptForm", "build_messages", "feedback_message", "render_schema"]
+__all__ = [
+    "PROMPT_FORMS",
+    "PromptForm",
+    "build_messages",
+    "feedback_message",
+    "grammar_safe",
+    "native_options",
+    "render_schema",
+    "uses_native",
+]
 
 PromptForm = Literal["skeleton", "keys", "schema", "none"]
 PROMPT_FORMS: tuple[PromptForm, ...] = ("skeleton", "keys", "schema", "none")
@@ -186,3 +195,36 @@ def feedback_message(
     else:
         parts.append("Answer with the corrected JSON only.")
     return "\n".join(parts)
+
+
+def uses_native(backend: Backend | None, schema: Schema | None, native: bool | None) -> bool:
+    """Whether a call uses the server's structured mode.
+
+    ``native=None`` uses it where the backend declares one for this kind of request (a
+    JSON Schema, or any JSON without a schema); ``False`` turns it off; ``True`` cannot
+    turn on what the backend lacks.
+    """
+    if backend is None or native is False:
+        return False
+    return backend.supports_json_schema if schema is not None else backend.supports_json_mode
+
+
+def native_options(schema: Schema | None) -> dict[str, Any]:
+    """The chat options that ask for the server's structured mode."""
+    if schema is not None and isinstance(schema.root, dict):
+        return {"json_schema": grammar_safe(schema.root)}
+    return {"json_mode": True}
+
+
+def grammar_safe(schema: Any) -> Any:
+    """The schema without ``pattern``, for servers that compile schemas into grammars.
+
+    Regular-expression dialects differ between servers, and llama-cpp-python's server
+    (0.3.36) could not parse ``\\d`` in a pattern and then died mid-request. Patterns
+    are still checked by validation after the reply, with repair and retry behind it.
+    """
+    if isinstance(schema, dict):
+        return {k: grammar_safe(v) for k, v in schema.items() if k != "pattern"}
+    if isinstance(schema, list):
+        return [grammar_safe(v) for v in schema]
+    return schema

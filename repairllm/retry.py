@@ -48,7 +48,7 @@ from .errors import (
 from .ledger import Issue, Ledger
 from .pipeline import Outcome, run
 from .policy import Policy, resolve_policy
-from .prompts import PromptForm, build_messages, feedback_message
+from .prompts import PromptForm, build_messages, feedback_message, native_options, uses_native
 from .schema import Schema, compile_schema
 from .stream import IncrementalParser
 
@@ -158,14 +158,13 @@ def _plan(
     continuations: int,
     transient_retries: int,
     options: dict[str, Any],
+    backoff: float = 0.5,
+    stop_at_value: bool = True,
 ) -> _Plan:
     if retries < 0 or continuations < 0 or transient_retries < 0:
         raise InvalidInput("retries, continuations and transient_retries must be >= 0")
     compiled = compile_schema(schema) if schema is not None else None
-    can_native = backend is not None and (
-        backend.supports_json_schema if compiled is not None else backend.supports_json_mode
-    )
-    use_native = can_native if native is None else (native and can_native)
+    use_native = uses_native(backend, compiled, native)
     return _Plan(
         compiled,
         resolve_policy(policy),
@@ -175,29 +174,13 @@ def _plan(
         continuations,
         transient_retries,
         options,
+        backoff,
+        stop_at_value,
     )
 
 
 def _native_options(plan: _Plan) -> dict[str, Any]:
-    if not plan.native:
-        return {}
-    if plan.schema is not None and isinstance(plan.schema.root, dict):
-        return {"json_schema": grammar_safe(plan.schema.root)}
-    return {"json_mode": True}
-
-
-def grammar_safe(schema: Any) -> Any:
-    """The schema without ``pattern``, for servers that compile schemas into grammars.
-
-    Regular-expression dialects differ between servers, and llama-cpp-python's server
-    (0.3.36) could not parse ``\\d`` in a pattern and then died mid-request. Patterns
-    are still checked by validation after the reply, with repair and retry behind it.
-    """
-    if isinstance(schema, dict):
-        return {k: grammar_safe(v) for k, v in schema.items() if k != "pattern"}
-    if isinstance(schema, list):
-        return [grammar_safe(v) for v in schema]
-    return schema
+    return native_options(plan.schema) if plan.native else {}
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -212,7 +195,10 @@ def _overlap(head: str, tail: str, limit: int = 200) -> int:
     return 0
 
 
-def _looping(text: str, window: int = 600) -> bool:
+_LOOP_WINDOW = 600
+
+
+def _looping(text: str, window: int = _LOOP_WINDOW) -> bool:
     """Whether a reply ends in a loop (the same phrase over and over).
 
     Small models decoding greedily fall into such loops until the token limit; asking
@@ -412,7 +398,15 @@ class _Reader:
         if self.size - self.checked < 300:
             return False
         self.checked = self.size
-        if _looping("".join(self.parts)):
+        # Only the tail is judged: join just enough of the last pieces to cover it.
+        tail: list[str] = []
+        length = 0
+        for part in reversed(self.parts):
+            tail.append(part)
+            length += len(part)
+            if length >= _LOOP_WINDOW:
+                break
+        if _looping("".join(reversed(tail))):
             self.finish = "loop"
             return True
         return False
@@ -608,9 +602,9 @@ def generate(
         continuations,
         transient_retries,
         options,
+        backoff,
+        stop_at_value,
     )
-    plan.backoff = backoff
-    plan.stop_at_value = stop_at_value
     dialogue = _dialogue(prompt, plan)
     try:
         request = next(dialogue)
@@ -647,9 +641,9 @@ async def agenerate(
         continuations,
         transient_retries,
         options,
+        backoff,
+        stop_at_value,
     )
-    plan.backoff = backoff
-    plan.stop_at_value = stop_at_value
     dialogue = _dialogue(prompt, plan)
     try:
         request = next(dialogue)

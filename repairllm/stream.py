@@ -31,7 +31,7 @@ from .backend import Backend, Messages, Usage
 from .errors import RepairLLMError
 from .pipeline import Outcome, run
 from .policy import Policy, resolve_policy
-from .prompts import PromptForm, build_messages
+from .prompts import PromptForm, build_messages, native_options, uses_native
 from .schema import Schema, compile_schema
 
 __all__ = ["IncrementalParser", "Partial", "astream", "parse_chunks", "stream"]
@@ -447,7 +447,7 @@ def stream(
     """
     streamer = _Streamer(schema, policy)
     messages = build_messages(prompt, streamer.schema, prompt_form)
-    extra = _native(backend, streamer.schema, native)
+    extra = native_options(streamer.schema) if uses_native(backend, streamer.schema, native) else {}
     for chunk in backend.stream(messages, **options, **extra):
         if chunk.usage is not None:
             streamer.usage = chunk.usage
@@ -470,7 +470,7 @@ async def astream(
     """Async :func:`stream`, through the backend's ``astream``."""
     streamer = _Streamer(schema, policy)
     messages = build_messages(prompt, streamer.schema, prompt_form)
-    extra = _native(backend, streamer.schema, native)
+    extra = native_options(streamer.schema) if uses_native(backend, streamer.schema, native) else {}
     async for chunk in backend.astream(messages, **options, **extra):
         if chunk.usage is not None:
             streamer.usage = chunk.usage
@@ -479,18 +479,6 @@ async def astream(
             yield partial
     for partial in streamer.finish():
         yield partial
-
-
-def _native(backend: Backend, schema: Schema | None, native: bool | None) -> dict[str, Any]:
-    if native is False:
-        return {}
-    if schema is not None and backend.supports_json_schema and isinstance(schema.root, dict):
-        from .retry import grammar_safe
-
-        return {"json_schema": grammar_safe(schema.root)}
-    if schema is None and backend.supports_json_mode and native:
-        return {"json_mode": True}
-    return {}
 
 
 def parse_chunks(chunks: Iterator[str] | list[str], schema: Any = None) -> list[Partial]:
