@@ -97,6 +97,7 @@ class IncrementalParser:
         self.fallback = False
         self._fallback_len = 0
         self._fallback_value: Any = None
+        self._repaired_len = 0  # the buffer length the fallback value was repaired from
         self._root_start = 0
         # The fallback's own bracket count, which knows both quote characters.
         self._fb_pos = 0
@@ -115,19 +116,19 @@ class IncrementalParser:
             return False
         if self.fallback:
             self._count_brackets()
-            return self._refresh_fallback(final=self.complete)
+            return self._fallback_due(final=self.complete)
         return self._scan(final=False)
 
     def close(self) -> bool:
         """The stream ended: numbers and words touching the end are now complete."""
         if self.fallback:
-            return self._refresh_fallback(final=True)
+            return self._fallback_due(final=True)
         return self._scan(final=True)
 
     def snapshot(self) -> Any:
         """The value so far: completed members only, open containers copied along the path."""
         if self.fallback:
-            return self._fallback_value
+            return self._fallback_snapshot()
         if not self._started:
             return None
         top = _shallow(self._root)
@@ -294,7 +295,7 @@ class IncrementalParser:
         self._stack.clear()
         self._fb_pos = self._root_start
         self._count_brackets()
-        self._refresh_fallback(final=self.complete)
+        self._fallback_due(final=True)
 
     def _count_brackets(self) -> None:
         """Follow the bracket depth of text that is not strict JSON, to see where it ends.
@@ -328,19 +329,26 @@ class IncrementalParser:
             self._fb_pos = len(text)
         self._fb_depth, self._fb_quote, self._fb_escape = depth, quote, escape
 
-    def _refresh_fallback(self, final: bool) -> bool:
-        # Repair the buffer again only when it has doubled: linear total work.
+    def _fallback_due(self, final: bool) -> bool:
+        """Whether a snapshot is due: the buffer has doubled since the last, or it ended.
+
+        The repair itself waits for :meth:`snapshot`, so a caller that only wants to
+        know where the value ends (``generate``) never pays for it; repairing only
+        doubled buffers keeps the total work linear.
+        """
         if not final and len(self.text) < 2 * self._fallback_len:
             return False
         self._fallback_len = max(len(self.text), 1)
-        try:
-            value = run(self.text, None, _PARTIAL_POLICY).data
-        except RepairLLMError:
-            return False
-        if value == self._fallback_value:
-            return False
-        self._fallback_value = value
         return True
+
+    def _fallback_snapshot(self) -> Any:
+        if self._repaired_len != self._fallback_len:
+            self._repaired_len = self._fallback_len
+            with contextlib.suppress(RepairLLMError):
+                self._fallback_value = run(
+                    self.text[: self._fallback_len], None, _PARTIAL_POLICY
+                ).data
+        return self._fallback_value
 
 
 _PARTIAL_POLICY = resolve_policy("lenient").replace(name="partial", accept_truncated=True)
