@@ -119,17 +119,24 @@ def _backend_fields(args: argparse.Namespace) -> dict[str, Any]:
     return fields
 
 
-def _connect(args: argparse.Namespace) -> Any:
+def connect_from_args(args: argparse.Namespace, default: str | None = None) -> Any:
+    """The backend that ``--backend/--model/--base-url/--config/--set`` describe.
+
+    Args:
+        args: parsed arguments from a parser given :func:`_backend_arguments`.
+        default: the driver to use when neither ``--backend`` nor ``--config`` names one.
+    """
     from .registry import connect
 
-    return connect(args.backend, model=args.model, config=args.config, **_backend_fields(args))
+    server = args.backend if args.backend is not None or args.config is not None else default
+    return connect(server, model=args.model, config=args.config, **_backend_fields(args))
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .retry import generate
 
     prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
-    with _connect(args) as llm:
+    with connect_from_args(args) as llm:
         result = generate(
             llm,
             prompt,

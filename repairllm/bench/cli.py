@@ -15,23 +15,13 @@ __all__ = ["bench_compare", "bench_model"]
 
 
 def _backend(args: argparse.Namespace) -> Any:
-    from ..registry import connect
+    from ..cli import connect_from_args
 
-    fields: dict[str, Any] = {}
-    for item in args.set or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
-        fields[key] = value
-    if args.base_url:
-        fields["base_url"] = args.base_url
-    if args.backend is None and args.config is None:
-        # The embedded default: SmolLM2-135M-Instruct, in-process through transformers.
-        # (llama.cpp's repetition penalty of 1.1 was tried here: it breaks the JSON
-        # punctuation a schema answer must repeat: of the first two tasks, one was valid
-        # without it and none with it.)
-        return connect("hf", model=args.model, **fields)
-    return connect(args.backend, model=args.model, config=args.config, **fields)
+    # The embedded default: SmolLM2-135M-Instruct, in-process through transformers.
+    # (llama.cpp's repetition penalty of 1.1 was tried here: it breaks the JSON
+    # punctuation a schema answer must repeat: of the first two tasks, one was valid
+    # without it and none with it.)
+    return connect_from_args(args, default="hf")
 
 
 def bench_model(args: argparse.Namespace) -> int:

@@ -80,15 +80,16 @@ class TaskResult:
 
 
 def schemas_dir() -> Path:
-    """The project's schema corpus: ``schemas/`` beside the package, or packaged data."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "schemas", here / "_schemas"):
-        if candidate.is_dir():
-            return candidate
-    raise RepairLLMError(
-        "the schema corpus was not found beside the package; run from a source checkout "
-        "or pass --schemas DIR"
-    )
+    """The project's schema corpus (see :func:`repairllm.bench.parser.builtin_schemas`)."""
+    from .parser import builtin_schemas
+
+    folder = builtin_schemas()
+    if folder is None:
+        raise RepairLLMError(
+            "the schema corpus (schemas/) was not found beside the package or in the "
+            "current folder; run from a source checkout"
+        )
+    return folder
 
 
 def leaves(value: Any, prefix: str = "") -> dict[str, Any]:
