@@ -9,11 +9,11 @@ failure that remains.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Fix", "Issue", "Ledger", "escape_pointer", "pointer"]
+__all__ = ["DeferredPaths", "Fix", "Issue", "Ledger", "escape_pointer", "pointer"]
 
 
 def escape_pointer(token: str | int) -> str:
@@ -26,9 +26,32 @@ def pointer(parts: Iterable[str | int]) -> str:
     return "".join("/" + escape_pointer(p) for p in parts)
 
 
-@dataclass(frozen=True, slots=True)
+class DeferredPaths:
+    """JSON pointers for a batch of fixes, worked out the first time one is read.
+
+    Placing a fix found by position in the text means walking the text's tokens up to
+    it, which can cost more than the repair itself; most callers take the value and never
+    read the ledger's paths, so the walk waits until one is asked for.
+    """
+
+    __slots__ = ("_compute", "_paths")
+
+    def __init__(self, compute: Callable[[], list[str]]) -> None:
+        self._compute: Callable[[], list[str]] | None = compute
+        self._paths: list[str] = []
+
+    def __getitem__(self, index: int) -> str:
+        if self._compute is not None:
+            self._paths = self._compute()
+            self._compute = None  # drop the text the computation holds on to
+        return self._paths[index]
+
+
+_FIELDS = ("stage", "rule", "path", "before", "after", "cost")
+
+
 class Fix:
-    """One change made to the reply.
+    """One change made to the reply (immutable).
 
     Attributes:
         stage: ``"extract"``, ``"lexical"`` or ``"align"``.
@@ -39,12 +62,68 @@ class Fix:
         cost: how much this change lowers confidence in the result.
     """
 
+    __slots__ = ("_where", "after", "before", "cost", "rule", "stage")
+    __match_args__ = ("stage", "rule", "path", "before", "after", "cost")
+
+    _where: str | tuple[DeferredPaths, int]
     stage: str
     rule: str
-    path: str
     before: Any
     after: Any
     cost: float
+
+    def __init__(
+        self,
+        stage: str,
+        rule: str,
+        path: str | tuple[DeferredPaths, int],
+        before: Any,
+        after: Any,
+        cost: float,
+    ) -> None:
+        # ``path`` may be a (DeferredPaths, index) pair, resolved when first read.
+        init = object.__setattr__
+        init(self, "stage", stage)
+        init(self, "rule", rule)
+        init(self, "_where", path)
+        init(self, "before", before)
+        init(self, "after", after)
+        init(self, "cost", cost)
+
+    @property
+    def path(self) -> str:
+        """JSON pointer of the value the fix concerns."""
+        where = self._where
+        if isinstance(where, str):
+            return where
+        resolved: str = where[0][where[1]]
+        object.__setattr__(self, "_where", resolved)
+        return resolved
+
+    def _astuple(self) -> tuple[Any, ...]:
+        return (self.stage, self.rule, self.path, self.before, self.after, self.cost)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Fix is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Fix is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Fix):
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    def __hash__(self) -> int:
+        return hash(self._astuple())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Fix, self._astuple())
+
+    def __repr__(self) -> str:
+        values = zip(_FIELDS, self._astuple(), strict=True)
+        inner = ", ".join(f"{name}={value!r}" for name, value in values)
+        return f"Fix({inner})"
 
     def __str__(self) -> str:
         where = self.path or "/"

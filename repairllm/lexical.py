@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from typing import Any
 
 import regex
 
-from .ledger import Fix, pointer
+from .ledger import DeferredPaths, Fix, pointer
 from .policy import Policy
 from .scan import (
     CLOSER,
@@ -43,6 +44,7 @@ from .scan import (
     STRING_REST,
     WORD,
     Edit,
+    LastResort,
     LexicalError,
     NotJSON,
     Parsed,
@@ -62,7 +64,16 @@ from .scan import (
 from .schema import Schema
 from .tolerant import Tolerant
 
-__all__ = ["LexicalError", "NotJSON", "Parsed", "parse", "parse_with_schema", "strict_loads"]
+__all__ = [
+    "LastResort",
+    "LexicalError",
+    "NotJSON",
+    "Parsed",
+    "parse",
+    "parse_with_schema",
+    "strict_loads",
+    "via_json_repair",
+]
 
 #: json-repair is slow and can be super-linear; it only sees candidates up to this size.
 _JSON_REPAIR_MAX = 256 * 1024
@@ -70,10 +81,20 @@ _JSON_REPAIR_MAX = 256 * 1024
 _MAX_GUIDED = 12
 
 
-def parse(text: str, schema: Schema | None, policy: Policy) -> Parsed:
+def parse(text: str, schema: Schema | None, policy: Policy, *, last_resort: bool = True) -> Parsed:
     """Turn ``text`` into a JSON value, trying the tiers in order.
 
+    Args:
+        text: one candidate.
+        schema: settles lexical questions in the tolerant tier.
+        policy: the costs, limits and whether json-repair may be used.
+        last_resort: call json-repair when our own tiers fail. With ``False`` such a
+            failure raises :class:`LastResort` instead, so a caller holding other
+            candidates can try them first and call :func:`via_json_repair` only if
+            none of them wins.
+
     Raises:
+        LastResort: (only with ``last_resort=False``) json-repair may still try.
         LexicalError: no tier could parse it.
         RepairFailed: it nests deeper than the policy allows (a hard limit, not a parse
             failure, so no other tier is tried).
@@ -97,7 +118,9 @@ def parse(text: str, schema: Schema | None, policy: Policy) -> Parsed:
     except LexicalError as exc:
         if not policy.json_repair or len(text) > _JSON_REPAIR_MAX:
             raise
-        fallback = _via_json_repair(text, policy)
+        if not last_resort:
+            raise LastResort(str(exc)) from None
+        fallback = via_json_repair(text, policy)
         if fallback is None:
             raise exc from None
         return fallback
@@ -299,15 +322,23 @@ def _guided(text: str, policy: Policy) -> Parsed | None:
             return None  # NaN/Infinity: the tolerant parser knows where they stand
         except RecursionError:
             raise too_deep(text, policy) from None
-        paths = _paths_at(current, [e[0] for e in edits])
-        fixes = []
-        for (position, rule, before, after), path in zip(edits, paths, strict=True):
-            del position
-            if rule in CONTAINER_RULES and path:
-                path = path[: path.rfind("/")]
-            fixes.append(Fix(STAGE, rule, path, before, after, policy.cost(rule)))
+        paths = DeferredPaths(partial(_fix_paths, current, edits))
+        fixes = [
+            Fix(STAGE, rule, (paths, i), before, after, policy.cost(rule))
+            for i, (_, rule, before, after) in enumerate(edits)
+        ]
         return Parsed(value, fixes, truncated)
     return None
+
+
+def _fix_paths(text: str, edits: list[list[Any]]) -> list[str]:
+    """The pointer of each guided edit: a container rule concerns the container itself."""
+    paths = _paths_at(text, [e[0] for e in edits])
+    for i, (_, rule, _before, _after) in enumerate(edits):
+        path = paths[i]
+        if rule in CONTAINER_RULES and path:
+            paths[i] = path[: path.rfind("/")]
+    return paths
 
 
 # The standard library's engine: a quarter faster than `regex` on this simple pattern,
@@ -356,7 +387,8 @@ def _paths_at(text: str, positions: list[int]) -> list[str]:
     return result
 
 
-def _via_json_repair(text: str, policy: Policy) -> Parsed | None:
+def via_json_repair(text: str, policy: Policy) -> Parsed | None:
+    """json-repair's reading of ``text`` (its changes go in the ledger, dearly), or ``None``."""
     import json_repair
 
     try:

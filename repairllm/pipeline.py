@@ -18,9 +18,17 @@ from .align import align
 from .errors import AmbiguousRepair, InvalidInput, NoJSONFound, RepairFailed
 from .extract import Candidate, candidates, split_think
 from .ledger import Fix, Issue, Ledger
-from .lexical import LexicalError, NotJSON, Parsed, parse, parse_with_schema
-from .policy import Policy, resolve_policy
-from .scan import TrailingProse, may_hold_big_int
+from .lexical import (
+    LastResort,
+    LexicalError,
+    NotJSON,
+    Parsed,
+    parse,
+    parse_with_schema,
+    via_json_repair,
+)
+from .policy import DEFAULT, Policy, resolve_policy
+from .scan import DIGITS_TO_ZERO, NINETEEN_DIGITS, TrailingProse
 from .schema import ANY, Schema, compile_schema
 
 __all__ = ["Outcome", "repair", "run"]
@@ -121,19 +129,47 @@ def repair(
         >>> repair("Sure! ```json\\n{'name': 'Ann', 'age': '31',}\\n```")
         {'name': 'Ann', 'age': '31'}
     """
-    result = run(text, schema, policy)
+    chosen_policy = DEFAULT if policy is None else resolve_policy(policy)
+    if not outcome and schema is None and text.__class__ is str:
+        # The commonest call of all, valid JSON and no schema: one C parse, no records
+        # (this is _plain_json inline: a call costs a tenth of parsing a short reply).
+        try:
+            if NINETEEN_DIGITS not in text.encode().translate(DIGITS_TO_ZERO):
+                return orjson.loads(text)
+        except (UnicodeEncodeError, orjson.JSONDecodeError):
+            pass
+        return _search(text, None, chosen_policy).value
+    result = _run(text, schema, chosen_policy)
     return result if outcome else result.value
 
 
 def run(text: str | bytes, schema: Any = None, policy: Policy | str | None = None) -> Outcome:
     """:func:`repair` returning the :class:`Outcome` always."""
+    return _run(text, schema, resolve_policy(policy))
+
+
+def _run(text: str | bytes, schema: Any, policy: Policy) -> Outcome:
     raw = _as_text(text)
     compiled = compile_schema(schema) if schema is not None else None
-    chosen_policy = resolve_policy(policy)
     fast = _fast_path(raw, compiled)
     if fast is not None:
         return fast
-    return _search(raw, compiled, chosen_policy)
+    return _search(raw, compiled, policy)
+
+
+_NOT_PLAIN: Any = object()
+
+
+def _plain_json(raw: str) -> Any:
+    """The value of strictly valid JSON ``raw``, or ``_NOT_PLAIN``."""
+    try:
+        # A run of 19 digits may be an integer orjson would turn into a float: the strict
+        # tier of the lexical stage keeps those exact (see scan.may_hold_big_int).
+        if NINETEEN_DIGITS in raw.encode().translate(DIGITS_TO_ZERO):
+            return _NOT_PLAIN
+        return orjson.loads(raw)
+    except (UnicodeEncodeError, orjson.JSONDecodeError):  # lone surrogates; not JSON
+        return _NOT_PLAIN
 
 
 def _as_text(text: object) -> str:
@@ -152,11 +188,8 @@ def _as_text(text: object) -> str:
 
 def _fast_path(raw: str, schema: Schema | None) -> Outcome | None:
     """Valid JSON that needs nothing: one C parse (and one validation)."""
-    if may_hold_big_int(raw):
-        return None  # the strict tier of the lexical stage keeps big integers exact
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    value = _plain_json(raw)
+    if value is _NOT_PLAIN:
         return None
     whole = Candidate(raw, "whole", 0, 0)
     if schema is None:
@@ -191,38 +224,23 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
     best_invalid: Outcome | None = None
     reasons: list[str] = []
     json_like = False  # some candidate started like JSON, even if it could not be parsed
+    # Candidates only json-repair could read: it is slow and dear, so it runs after the
+    # search, and only on those that could still beat the best valid value found.
+    deferred: list[Candidate] = []
 
-    def worth(rule: str) -> bool:
+    def worth(rule: str, extra: float = 0.0) -> bool:
         # A candidate costs at least its extraction; ties matter only when the policy
         # fails on ambiguity, since otherwise the earlier candidate wins a tie.
         if not valid:
             return True
-        floor = policy.cost(rule)
+        if rule == "json_span" and _whole_and_sound(valid[0]):
+            return False
+        floor = policy.cost(rule) + extra
         best = valid[0].cost
         return floor <= best if policy.on_ambiguity == "fail" else floor < best
 
-    found = candidates(
-        raw, limit=policy.max_candidates, worth=worth, loose_scalars=_wants_string(schema)
-    )
-    for cand in found:
-        if not worth(cand.rule):
-            break  # candidates come in order of extraction cost: none left can win
-        try:
-            try:
-                parsed = parse(cand.text, schema, policy)
-            except TrailingProse as exc:
-                # The value lacks its closer and the span ran on into the closing prose:
-                # the JSON ends where the prose begins, so that is the candidate.
-                cand = _cut(cand, exc.at)
-                parsed = parse(cand.text, schema, policy)
-        except NotJSON as exc:
-            reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
-            continue
-        except LexicalError as exc:
-            json_like = True
-            reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
-            continue
-        json_like = True
+    def consider(cand: Candidate, parsed: Parsed) -> None:
+        nonlocal best_invalid
         extract_fixes = _extraction_fixes(raw, cand, policy)
         result = _evaluate(raw, cand, extract_fixes, parsed, schema, policy)
         if schema is not None and (result.issues or any(f.stage == "align" for f in result.ledger)):
@@ -232,17 +250,79 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
                 alternative = _evaluate(raw, cand, extract_fixes, reread, schema, policy)
                 if _better(alternative, result):
                     result = alternative
-        issues = result.issues
-        if not issues:
+        if not result.issues:
             valid.append(result)
             valid.sort(key=lambda o: (o.cost, o._rank))
         elif best_invalid is None or _better(result, best_invalid):
             best_invalid = result
+
+    found = candidates(
+        raw, limit=policy.max_candidates, worth=worth, loose_scalars=_wants_string(schema)
+    )
+    for cand in found:
+        if not worth(cand.rule):
+            break  # candidates come in order of extraction cost: none left can win
+        try:
+            try:
+                parsed = parse(cand.text, schema, policy, last_resort=False)
+            except TrailingProse as exc:
+                # The value lacks its closer and the span ran on into the closing prose:
+                # the JSON ends where the prose begins, so that is the candidate.
+                cand = _cut(cand, exc.at)
+                parsed = parse(cand.text, schema, policy, last_resort=False)
+        except NotJSON as exc:
+            reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
+            continue
+        except LexicalError as exc:
+            json_like = True
+            reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
+            if isinstance(exc, LastResort):
+                deferred.append(cand)
+            continue
+        json_like = True
+        consider(cand, parsed)
+    for cand in deferred:
+        if not worth(cand.rule, policy.cost("json_repair")):
+            continue
+        fallback = via_json_repair(cand.text, policy)
+        if fallback is not None:
+            consider(cand, fallback)
     if valid:
         return _choose(raw, valid, policy)
     if not json_like:
         raise NoJSONFound(raw)
     raise RepairFailed(raw, best_invalid, reasons)
+
+
+# Repairs that guess where a value ends: after one of these, a balanced span inside the
+# reply may be the value the model meant, so the spans are still searched.
+_STRUCTURAL = frozenset(
+    {
+        "wrong_closer",
+        "missing_closer",
+        "extra_closer",
+        "unescaped_quote",
+        "truncated_string",
+        "truncated_literal",
+        "truncated_member",
+        "truncated_container",
+        "missing_value",
+        "unquoted_value",
+        "json_repair",
+    }
+)
+
+
+def _whole_and_sound(best: Outcome) -> bool:
+    """Whether the best value is the whole reply, read without guessing where it ends.
+
+    Then every balanced span the extractor could find is that same text or a piece of
+    it: the reply is JSON, not prose with JSON inside, and its pieces are not answers.
+    """
+    cand = best.candidate
+    if cand is None or cand.rule not in ("whole", "think_block"):
+        return False
+    return not any(fix.rule in _STRUCTURAL for fix in best.ledger)
 
 
 def _wants_string(schema: Schema | None) -> bool:

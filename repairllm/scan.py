@@ -7,6 +7,7 @@ tolerant parser in :mod:`repairllm.tolerant`) read JSON-like text with these.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,10 @@ class TrailingProse(LexicalError):
         self.at = at
 
 
+class LastResort(LexicalError):
+    """Internal: our own tiers failed and json-repair may still try (see ``lexical.parse``)."""
+
+
 class NotJSON(LexicalError):
     """Internal: the candidate does not even start like a JSON value (prose, say)."""
 
@@ -63,8 +68,8 @@ def reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_NINETEEN_DIGITS = b"0" * 19
+DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+NINETEEN_DIGITS = b"0" * 19
 
 
 def may_hold_big_int(text: str) -> bool:
@@ -74,7 +79,7 @@ def may_hold_big_int(text: str) -> bool:
     exact. Two C passes over the bytes are far cheaper than a regular expression.
     """
     data = text.encode("utf-8", "surrogatepass")
-    return _NINETEEN_DIGITS in data.translate(_DIGITS_TO_ZERO)
+    return NINETEEN_DIGITS in data.translate(DIGITS_TO_ZERO)
 
 
 # One decoder for every strict parse: json.loads(..., parse_constant=...) builds a
@@ -131,7 +136,10 @@ LITERALS: dict[str, tuple[str, str]] = {
 CONTROL = regex.compile(r"[\x00-\x1f]")
 BAD_ESCAPE = regex.compile(r'\\(?:u(?![0-9a-fA-F]{4})|[^"\\/bfnrtu])|\\$')
 STRING_REST = regex.compile(r'(?:[^"\\]|\\.)*', regex.DOTALL)
-STRUCTURE = regex.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]]', regex.DOTALL)
+# Brackets outside double-quoted strings: findall gives "" for a string and the bracket
+# otherwise, so joining the results leaves the brackets alone, in order. The string is
+# unrolled and on the standard library's engine, which skips what cannot start a match.
+BRACKETS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|([{}\[\]])', re.DOTALL)
 CLOSER = {"{": "}", "[": "]"}
 # Backticks are not here: a reply that starts with one is a Markdown fence, not a string.
 QUOTES = {"'": "'", "\u2018": "\u2019", "\u201c": "\u201d", "\u2019": "\u2019"}
@@ -221,14 +229,8 @@ def json_string(body: str) -> str:
 
 def net_closers(text: str, start: int) -> int:
     """Closers minus openers in ``text[start:]``, strings skipped."""
-    net = 0
-    for match in STRUCTURE.finditer(text, start):
-        tok = match.group()
-        if tok in "}]":
-            net += 1
-        elif tok in "{[":
-            net -= 1
-    return net
+    brackets = "".join(BRACKETS.findall(text, start))
+    return brackets.count("}") + brackets.count("]") - brackets.count("{") - brackets.count("[")
 
 
 def closes_outer(stack: list[str], closer: str, text: str, after: int) -> int | None:
@@ -250,12 +252,12 @@ def closes_outer(stack: list[str], closer: str, text: str, after: int) -> int | 
 
 
 def open_stack(text: str, end: int) -> list[str]:
+    """The containers open at ``end``, outermost first (a closer shuts the innermost)."""
     stack: list[str] = []
-    for match in STRUCTURE.finditer(text, 0, end):
-        tok = match.group()
+    for tok in "".join(BRACKETS.findall(text, 0, end)):
         if tok in CLOSER:
             stack.append(tok)
-        elif tok in "}]" and stack:
+        elif stack:
             stack.pop()
     return stack
 
