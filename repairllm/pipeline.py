@@ -233,8 +233,8 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
         # fails on ambiguity, since otherwise the earlier candidate wins a tie.
         if not valid:
             return True
-        if rule == "json_span" and _whole_and_sound(valid[0]):
-            return False
+        if _whole_and_sound(valid[0]):
+            return False  # the reply is JSON: a block or span inside it is part of it
         floor = policy.cost(rule) + extra
         best = valid[0].cost
         return floor <= best if policy.on_ambiguity == "fail" else floor < best
@@ -316,8 +316,9 @@ _STRUCTURAL = frozenset(
 def _whole_and_sound(best: Outcome) -> bool:
     """Whether the best value is the whole reply, read without guessing where it ends.
 
-    Then every balanced span the extractor could find is that same text or a piece of
-    it: the reply is JSON, not prose with JSON inside, and its pieces are not answers.
+    Then every block, span or line the extractor could find is that same text or a piece
+    of it (a fence inside a string value, say): the reply is JSON, not prose with JSON
+    inside, and its pieces are not answers however cheaply they parse.
     """
     cand = best.candidate
     if cand is None or cand.rule not in ("whole", "think_block"):

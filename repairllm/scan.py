@@ -200,8 +200,13 @@ def quoted_span(text: str, pos: int) -> tuple[int, str] | None:
         i = j + 1
 
 
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+
+
 def json_string(body: str) -> str:
     """A JSON string literal holding ``body``, which may carry JSON escapes already."""
+    if _NEEDS_ESCAPE.search(body) is None:
+        return '"' + body + '"'
     out = []
     i = 0
     n = len(body)

@@ -887,3 +887,32 @@ def test_bytes_input() -> None:
     outcome = repairllm.repair('Sure: ```json\n{"name": "Zoë"}\n```'.encode(), outcome=True)
     assert outcome.value == {"name": "Zoë"}
     assert outcome.ledger.rules() == ["fenced_block"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A fence inside a single-quoted string: the fenced body parses more cheaply than
+        # the whole reply (which needs its quotes fixed), but it is a piece of the value.
+        (
+            "{'code': '```json\n{\"a\": 1}\n```', 'n': 2}",
+            {"code": '```json\n{"a": 1}\n```', "n": 2},
+        ),
+        # The same with a tag pair and a balanced span inside a string value.
+        ("{'out': '[CONTENT]{\"x\": 1}[/CONTENT]'}", {"out": '[CONTENT]{"x": 1}[/CONTENT]'}),
+        ("{note: 'see {\"b\": 2}', k: 1}", {"note": 'see {"b": 2}', "k": 1}),
+    ],
+    ids=["fence_in_string", "tag_in_string", "span_in_string"],
+)
+def test_reply_that_is_json_beats_the_pieces_inside_it(text: str, expected: Any) -> None:
+    out = repairllm.repair(text, outcome=True)
+    assert out.value == expected
+    assert out.candidate is not None
+    assert out.candidate.rule == "whole"
+
+
+def test_pieces_still_searched_when_the_whole_reading_guessed_an_end() -> None:
+    # Reading the whole reply needs a closer guessed; the span that is complete wins.
+    out = repairllm.repair('{"a": 1}}', outcome=True)
+    assert out.value == {"a": 1}
+    assert "extra_closer" not in out.ledger.rules()

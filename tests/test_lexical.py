@@ -332,3 +332,42 @@ def test_repaired_output_is_valid_json() -> None:
         text = case.values[0]
         value = rl.repair(text)
         assert json.loads(json.dumps(value)) == value
+
+
+def test_json_repair_not_run_when_another_candidate_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json_repair
+
+    calls: list[str] = []
+    real = json_repair.loads
+
+    def counting(text: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(text)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(json_repair, "loads", counting)
+    # The whole reply (fence marks and all) is beyond our tiers; the fenced block is not.
+    assert rl.repair('```json\n{"a": [1, 2\n```') == {"a": [1, 2]}
+    assert calls == []
+    # With no other candidate, json-repair still gets its turn.
+    assert rl.repair('{"a": 1, "b": 2 : 3}', outcome=True).ledger.rules()[0] == "json_repair"
+    assert len(calls) == 1
+
+
+def test_fix_paths_are_placed_on_first_read_and_fixes_stay_values() -> None:
+    import pickle
+
+    out = rl.repair('{"a": {"b": [1, 2,], c: True,}}', outcome=True)
+    fixes = list(out.ledger)
+    assert [(f.rule, f.path) for f in fixes] == [
+        ("trailing_comma", "/a/b"),
+        ("unquoted_key", "/a/c"),
+        ("python_literal", "/a/c"),
+        ("trailing_comma", "/a"),
+    ]
+    again = rl.repair('{"a": {"b": [1, 2,], c: True,}}', outcome=True).ledger
+    assert list(again) == fixes
+    assert hash(again[0]) == hash(fixes[0])
+    assert pickle.loads(pickle.dumps(fixes)) == fixes
+    with pytest.raises(AttributeError, match="immutable"):
+        fixes[0].rule = "x"  # type: ignore[misc]
+    assert "path='/a/b'" in repr(fixes[0])
