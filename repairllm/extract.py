@@ -170,7 +170,11 @@ def spans(text: str, *, limit: int = 64) -> Iterator[tuple[int, int, bool]]:
                 if found >= limit:
                     return
     if depth > 0:
-        yield start, len(text), False
+        # An unclosed value runs to the end, but not into the fence that closes its block.
+        end = len(text.rstrip())
+        if text.endswith(("```", "~~~"), start, end):
+            end = len(text[: end - 3].rstrip())
+        yield start, end, False
 
 
 def candidates(

@@ -161,6 +161,18 @@ CANDIDATES = [
         ],
         id="span-closed-then-unclosed",
     ),
+    # an unclosed value inside a fence stops before the closing fence, so the span is
+    # the fenced block again (dropped as a duplicate), not the value plus the fence
+    pytest.param(
+        '```json\n{"a": [1, 2\n```',
+        [("whole", '```json\n{"a": [1, 2\n```'), ("fenced_block", '{"a": [1, 2\n')],
+        id="span-unclosed-in-fence",
+    ),
+    pytest.param(
+        'Here: {"a": [1, 2\n~~~  \n',
+        [("whole", 'Here: {"a": [1, 2\n~~~'), ("unclosed_span", '{"a": [1, 2')],
+        id="span-unclosed-before-closing-fence",
+    ),
     # more members after the last closer: the closer is a nested one, not the end
     pytest.param(
         'Here:\n{\n "a": [5, false],\n "b": true\n\nBye.',
