@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import regex
 
+from .scan import open_stack
+
 __all__ = ["Candidate", "candidates", "split_think"]
 
 
@@ -317,6 +319,10 @@ def _scalar_line(mapped: _Mapped, rank: int, loose: bool) -> Candidate | None:
     """A top-level scalar on the last non-empty line of the reply, or ``None``."""
     text = mapped.text.rstrip()
     line_start = text.rfind("\n") + 1
+    if line_start and open_stack(text, line_start):
+        # The line is inside a container the reply left open (``[\n1,\n2`` cut off):
+        # a member of that value, not a value of its own.
+        return None
     found = _SCALAR_LINE.fullmatch(text, line_start)
     if found is None and loose:
         found = _AFTER_COLON.fullmatch(text, line_start)

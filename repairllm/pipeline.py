@@ -294,18 +294,14 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
     raise RepairFailed(raw, best_invalid, reasons)
 
 
-# Repairs that guess where a value ends: after one of these, a balanced span inside the
-# reply may be the value the model meant, so the spans are still searched.
+# Repairs that guess where a value ends inside the reply: after one of these, a piece
+# of the reply may be the value the model meant, so the search goes on. Closers added at
+# the end of a reply that was cut off are not among them (the reply simply stopped).
 _STRUCTURAL = frozenset(
     {
         "wrong_closer",
-        "missing_closer",
         "extra_closer",
         "unescaped_quote",
-        "truncated_string",
-        "truncated_literal",
-        "truncated_member",
-        "truncated_container",
         "missing_value",
         "unquoted_value",
         "json_repair",
@@ -323,7 +319,10 @@ def _whole_and_sound(best: Outcome) -> bool:
     cand = best.candidate
     if cand is None or cand.rule not in ("whole", "think_block"):
         return False
-    return not any(fix.rule in _STRUCTURAL for fix in best.ledger)
+    for fix in best.ledger:
+        if fix.rule in _STRUCTURAL or (fix.rule == "missing_closer" and not best.truncated):
+            return False
+    return True
 
 
 def _wants_string(schema: Schema | None) -> bool:

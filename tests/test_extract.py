@@ -206,6 +206,12 @@ CANDIDATES = [
         [("whole", "I have 3 apples.\nThanks")],
         id="scalar-not-in-prose",
     ),
+    # the last line of a reply cut off inside a container is a member, not a scalar
+    pytest.param(
+        "Here:\n[\n1,\n2",
+        [("whole", "Here:\n[\n1,\n2"), ("unclosed_span", "[\n1,\n2")],
+        id="scalar-not-inside-open-container",
+    ),
     pytest.param("", [], id="empty"),
     pytest.param("   \n ", [], id="blank"),
 ]
@@ -928,3 +934,21 @@ def test_pieces_still_searched_when_the_whole_reading_guessed_an_end() -> None:
     out = repairllm.repair('{"a": 1}}', outcome=True)
     assert out.value == {"a": 1}
     assert "extra_closer" not in out.ledger.rules()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"a":\n"x"', {"a": "x"}),
+        ('{"name": "Ann",\n"age":\n31', {"name": "Ann", "age": 31}),
+        ("[\n1,\n2", [1, 2]),
+        ('Sure:\n{"tags": [\n"a",\n"b"', {"tags": ["a", "b"]}),
+    ],
+    ids=["object-string", "object-number", "list", "after-prose"],
+)
+def test_cut_off_reply_is_completed_not_replaced_by_its_last_line(text: str, expected: Any) -> None:
+    # These once came back as "x", 31, 2 and "b": the last line read as a lone scalar
+    # (cost 0.3) beat the reply completed with its closers (0.5).
+    out = repairllm.repair(text, outcome=True)
+    assert out.value == expected
+    assert out.truncated
