@@ -125,7 +125,9 @@ def split_think(text: str) -> tuple[str, list[str]]:
 def _split_think(text: str) -> tuple[_Mapped, list[_Mapped]]:
     """:func:`split_think`, keeping track of where each piece lies in ``text``."""
     thoughts: list[_Mapped] = []
-    if _THINK_OPEN.search(text) is None and _THINK_CLOSE_ONLY.search(text) is None:
+    if "<" not in text or (
+        _THINK_OPEN.search(text) is None and _THINK_CLOSE_ONLY.search(text) is None
+    ):
         return _Mapped.of(text), thoughts
     body = _Mapped("", ())
     last = 0

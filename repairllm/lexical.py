@@ -59,6 +59,7 @@ from .scan import (
     open_stack,
     prev_nonspace,
     quoted_span,
+    starts_literal,
     strict_loads,
     too_deep,
 )
@@ -100,6 +101,7 @@ def parse(text: str, schema: Schema | None, policy: Policy, *, last_resort: bool
         RepairFailed: it nests deeper than the policy allows (a hard limit, not a parse
             failure, so no other tier is tried).
     """
+    _check_start(text)
     try:
         return Parsed(strict_loads(text), [])
     except RecursionError:
@@ -125,6 +127,27 @@ def parse(text: str, schema: Schema | None, policy: Policy, *, last_resort: bool
         if fallback is None:
             raise exc from None
         return fallback
+
+
+# What the tolerant tier skips before the first value (comments aside).
+_LEADING_SPACE = " \t\r\n\ufeff\u00a0"
+
+
+def _check_start(text: str) -> None:
+    """Raise :class:`NotJSON` for a candidate no tier can read: it starts with prose.
+
+    The same test the tolerant tier makes before reading, made before the two cheaper
+    tiers rather than after they fail: most replies that are not bare JSON (prose, a
+    fence) are tried whole first, and this turns them away in well under a microsecond.
+    """
+    body = text.lstrip(_LEADING_SPACE)
+    if not body:
+        return
+    first = body[0]
+    if first in '{["-/#' or first in QUOTES or first.isdigit():
+        return
+    if not starts_literal(body, 0):
+        raise NotJSON(f"no JSON value at the start (found {first!r})")
 
 
 def parse_with_schema(text: str, schema: Schema, policy: Policy) -> Parsed | None:
