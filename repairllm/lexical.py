@@ -282,6 +282,15 @@ _BULK = {
         _SKIP_DQ + "|" + _SKIP_SQ + r"|(?<![\w$])(?P<fault>True|False|None)(?![\w$])"
     ),
     "comment": re.compile(_SKIP_DQ + "|" + _SKIP_SQ + r"|(?P<fault>//[^\n]*|/\*.*?\*/)", re.DOTALL),
+    # One member per line with the commas left out: the end of a value (a string, a
+    # number, a literal, a closer), a line break, then the start of the next member.
+    "missing_comma": re.compile(
+        _SKIP_DQ
+        + "|"
+        + _SKIP_SQ
+        + r"|(?<=[\"\d}\]el])(?P<fault>)(?=[ \t\r]*\n[ \t\r\n]*"
+        + r"(?:[\"{\[\d-]|(?:true|false|null)\b|[A-Za-z_$][\w$-]*[ \t]*:))"
+    ),
 }
 
 
@@ -292,6 +301,8 @@ def _bulk_fix(rule: str, token: str) -> str:
         return '"' + token + '"'  # the pattern admits no character JSON must escape
     if rule == "python_literal":
         return LITERALS[token][0]
+    if rule == "missing_comma":
+        return ","
     return ""
 
 

@@ -80,6 +80,20 @@ CASES = [
         ["missing_comma", "missing_comma", "unquoted_key"],
         id="mc-string-newline-mixed",
     ),
+    # One member per line, every comma left out: one pass after the first is found.
+    P(
+        '{\n "a": 1\n "b": "x"\n "c": [1\n  2]\n "d": true\n "e": null\n}',
+        {"a": 1, "b": "x", "c": [1, 2], "d": True, "e": None},
+        ["missing_comma"] * 5,
+        id="mc-every-line",
+    ),
+    # The pass leaves strings alone, even ones that hold what looks like the fault.
+    P(
+        '[\n "a\\n\\"b\\": 1"\n "x\n y"\n {"k": "v"}\n]',
+        ['a\n"b": 1', "x\n y", {"k": "v"}],
+        ["missing_comma", "missing_comma", "raw_control_char"],
+        id="mc-every-line-strings-untouched",
+    ),
     # ... but a word or a number that does not end there, or no newline, is still text.
     P(
         '{"a": "he said "3 times"}',
