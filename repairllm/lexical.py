@@ -83,7 +83,14 @@ _JSON_REPAIR_MAX = 256 * 1024
 _MAX_GUIDED = 12
 
 
-def parse(text: str, schema: Schema | None, policy: Policy, *, last_resort: bool = True) -> Parsed:
+def parse(
+    text: str,
+    schema: Schema | None,
+    policy: Policy,
+    *,
+    last_resort: bool = True,
+    strict: bool = True,
+) -> Parsed:
     """Turn ``text`` into a JSON value, trying the tiers in order.
 
     Args:
@@ -94,6 +101,9 @@ def parse(text: str, schema: Schema | None, policy: Policy, *, last_resort: bool
             failure raises :class:`LastResort` instead, so a caller holding other
             candidates can try them first and call :func:`via_json_repair` only if
             none of them wins.
+        strict: try orjson first. A caller who knows it refuses ``text`` passes
+            ``False``: the guided tier starts with the standard library's strict parse,
+            so nothing is lost but the time.
 
     Raises:
         LastResort: (only with ``last_resort=False``) json-repair may still try.
@@ -102,12 +112,13 @@ def parse(text: str, schema: Schema | None, policy: Policy, *, last_resort: bool
             failure, so no other tier is tried).
     """
     _check_start(text)
-    try:
-        return Parsed(strict_loads(text), [])
-    except RecursionError:
-        raise too_deep(text, policy) from None
-    except ValueError:
-        pass
+    if strict:
+        try:
+            return Parsed(strict_loads(text), [])
+        except RecursionError:
+            raise too_deep(text, policy) from None
+        except ValueError:
+            pass
     try:
         guided = _guided(text, policy)
     except TrailingText:

@@ -136,7 +136,9 @@ def repair(
         try:
             if NINETEEN_DIGITS not in text.encode().translate(DIGITS_TO_ZERO):
                 return orjson.loads(text)
-        except (UnicodeEncodeError, orjson.JSONDecodeError):
+        except orjson.JSONDecodeError:
+            return _search(text, None, chosen_policy, refused=True).value
+        except UnicodeEncodeError:
             pass
         return _search(text, None, chosen_policy).value
     result = _run(text, schema, chosen_policy)
@@ -151,24 +153,30 @@ def run(text: str | bytes, schema: Any = None, policy: Policy | str | None = Non
 def _run(text: str | bytes, schema: Any, policy: Policy) -> Outcome:
     raw = _as_text(text)
     compiled = compile_schema(schema) if schema is not None else None
-    fast = _fast_path(raw, compiled)
-    if fast is not None:
-        return fast
-    return _search(raw, compiled, policy)
+    value = _plain_json(raw)
+    if value is not _NOT_PLAIN and value is not _REFUSED:
+        fast = _fast_path(raw, compiled, value)
+        if fast is not None:
+            return fast
+    return _search(raw, compiled, policy, refused=value is _REFUSED)
 
 
 _NOT_PLAIN: Any = object()
+_REFUSED: Any = object()
 
 
 def _plain_json(raw: str) -> Any:
-    """The value of strictly valid JSON ``raw``, or ``_NOT_PLAIN``."""
+    """The value of strictly valid JSON ``raw``; ``_REFUSED`` if orjson refused it, or
+    ``_NOT_PLAIN`` if it was not asked (a big integer, a lone surrogate)."""
     try:
         # A run of 19 digits may be an integer orjson would turn into a float: the strict
         # tier of the lexical stage keeps those exact (see scan.may_hold_big_int).
         if NINETEEN_DIGITS in raw.encode().translate(DIGITS_TO_ZERO):
             return _NOT_PLAIN
         return orjson.loads(raw)
-    except (UnicodeEncodeError, orjson.JSONDecodeError):  # lone surrogates; not JSON
+    except orjson.JSONDecodeError:
+        return _REFUSED
+    except UnicodeEncodeError:  # a lone surrogate
         return _NOT_PLAIN
 
 
@@ -186,11 +194,8 @@ def _as_text(text: object) -> str:
     raise InvalidInput(f"repair() needs the reply as str or bytes, not {type(text).__name__}")
 
 
-def _fast_path(raw: str, schema: Schema | None) -> Outcome | None:
-    """Valid JSON that needs nothing: one C parse (and one validation)."""
-    value = _plain_json(raw)
-    if value is _NOT_PLAIN:
-        return None
+def _fast_path(raw: str, schema: Schema | None, value: Any) -> Outcome | None:
+    """Valid JSON ``raw``, parsed as ``value``, that needs nothing (or one validation)."""
     whole = Candidate(raw, "whole", 0, 0)
     if schema is None:
         return Outcome(value, Ledger(), whole, [], raw, data=value)
@@ -219,7 +224,10 @@ def _extraction_fixes(raw: str, cand: Candidate, policy: Policy) -> list[Fix]:
     return [Fix("extract", cand.rule, "", dropped or None, None, policy.cost(cand.rule))]
 
 
-def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
+def _search(
+    raw: str, schema: Schema | None, policy: Policy, *, refused: bool = False
+) -> Outcome:
+    """Every candidate through the stages; ``refused``: orjson has refused ``raw`` already."""
     valid: list[Outcome] = []
     best_invalid: Outcome | None = None
     reasons: list[str] = []
@@ -264,7 +272,9 @@ def _search(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
             break  # candidates come in order of extraction cost: none left can win
         try:
             try:
-                parsed = parse(cand.text, schema, policy, last_resort=False)
+                # The reply tried whole skips the C parse that has refused it once.
+                strict = not (refused and cand.rule == "whole")
+                parsed = parse(cand.text, schema, policy, last_resort=False, strict=strict)
             except TrailingProse as exc:
                 # The value lacks its closer and the span ran on into the closing prose:
                 # the JSON ends where the prose begins, so that is the candidate.
