@@ -29,8 +29,6 @@ from bisect import bisect_left
 from functools import partial
 from typing import Any
 
-import regex
-
 from .ledger import DeferredPaths, Fix, pointer
 from .policy import Policy
 from .scan import (
@@ -260,7 +258,7 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
 
 
 # A number that ends where a value ends: ``12.4`` in ``12.4,`` but not ``3`` in ``3 apples``.
-_NUMBER_VALUE = regex.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[ \t]*(?:[,\]}\r\n]|\Z))")
+_NUMBER_VALUE = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[ \t]*(?:[,\]}\r\n]|\Z))")
 
 
 def _next_member_on_new_line(text: str, after: int, pos: int) -> bool:

@@ -224,9 +224,7 @@ def _extraction_fixes(raw: str, cand: Candidate, policy: Policy) -> list[Fix]:
     return [Fix("extract", cand.rule, "", dropped or None, None, policy.cost(cand.rule))]
 
 
-def _search(
-    raw: str, schema: Schema | None, policy: Policy, *, refused: bool = False
-) -> Outcome:
+def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = False) -> Outcome:
     """Every candidate through the stages; ``refused``: orjson has refused ``raw`` already."""
     valid: list[Outcome] = []
     best_invalid: Outcome | None = None

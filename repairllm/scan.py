@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import regex
 
 from .errors import RepairFailed
 from .ledger import Fix
@@ -115,8 +114,8 @@ def too_deep(text: str, policy: Policy) -> RepairFailed:
     )
 
 
-IDENT_KEY = regex.compile(r"[A-Za-z_$][\w$.-]*(?=[ \t]*:)")
-WORD = regex.compile(r"[A-Za-z_$][\w$]*")
+IDENT_KEY = re.compile(r"[A-Za-z_$][\w$.-]*(?=[ \t]*:)")
+WORD = re.compile(r"[A-Za-z_$][\w$]*")
 LITERALS: dict[str, tuple[str, str]] = {
     "true": ("true", ""),
     "false": ("false", ""),
@@ -133,9 +132,9 @@ LITERALS: dict[str, tuple[str, str]] = {
     "Infinity": ("null", "js_literal"),
     "undefined": ("null", "js_literal"),
 }
-CONTROL = regex.compile(r"[\x00-\x1f]")
-BAD_ESCAPE = regex.compile(r'\\(?:u(?![0-9a-fA-F]{4})|[^"\\/bfnrtu])|\\$')
-STRING_REST = regex.compile(r'(?:[^"\\]|\\.)*', regex.DOTALL)
+CONTROL = re.compile(r"[\x00-\x1f]")
+BAD_ESCAPE = re.compile(r'\\(?:u(?![0-9a-fA-F]{4})|[^"\\/bfnrtu])|\\$')
+STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 # Brackets outside double-quoted strings: findall gives "" for a string and the bracket
 # otherwise, so joining the results leaves the brackets alone, in order. The string is
 # unrolled and on the standard library's engine, which skips what cannot start a match.
@@ -148,7 +147,7 @@ CONTAINER_RULES = frozenset(
     {"trailing_comma", "wrong_closer", "missing_closer", "extra_closer", "extra_comma"}
 )
 
-JSON_NUMBER = regex.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?\Z")
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?\Z")
 LITERAL_PREFIXES = ("true", "false", "null", "True", "False", "None")
 Edit = tuple[int, int, str, str]  # start, end, replacement, rule
 
@@ -201,6 +200,8 @@ def quoted_span(text: str, pos: int) -> tuple[int, str] | None:
 
 
 _NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')
+_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+_ESCAPE = re.compile(r"\\.")
 
 
 def json_string(body: str) -> str:
@@ -213,7 +214,7 @@ def json_string(body: str) -> str:
     while i < n:
         ch = body[i]
         if ch == "\\" and i + 1 < n and body[i + 1] in '"\\/bfnrtu':
-            if body[i + 1] == "u" and not regex.match(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
+            if body[i + 1] == "u" and not _HEX4.fullmatch(body, i + 2, i + 6):
                 out.append("\\\\")
                 i += 1
                 continue
@@ -267,7 +268,7 @@ def open_stack(text: str, end: int) -> list[str]:
     return stack
 
 
-IDENT_TAIL = regex.compile(r"[\w$ -]*")
+IDENT_TAIL = re.compile(r"[\w$ -]*")
 
 
 def find_quote(text: str, start: int, closer: str) -> int:
@@ -286,7 +287,7 @@ def find_quote(text: str, start: int, closer: str) -> int:
 
 
 def strip_escapes(body: str) -> str:
-    return regex.sub(r"\\.", "", body)
+    return _ESCAPE.sub("", body)
 
 
 def starts_literal(text: str, pos: int) -> bool:

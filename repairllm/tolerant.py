@@ -11,9 +11,8 @@ compact, valid JSON, which the C parser then turns into the value.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
-
-import regex
 
 from .ledger import Fix, pointer
 from .policy import Policy
@@ -49,12 +48,12 @@ from .scan import (
 from .schema import ANY, Schema
 
 _KEY, _COLON, _VALUE, _AFTER = range(4)
-_NUMBER = regex.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
-_DQ_VALID = regex.compile(r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
-_UNQUOTED_KEY = regex.compile(r"[^\s:,{}\[\]\"']+(?:[ \t]+[^\s:,{}\[\]\"']+)*(?=[ \t]*[:=])")
+_NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+_DQ_VALID = re.compile(r'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"')
+_UNQUOTED_KEY = re.compile(r"[^\s:,{}\[\]\"']+(?:[ \t]+[^\s:,{}\[\]\"']+)*(?=[ \t]*[:=])")
 _UNQUOTED_VALUE = {
-    "{": regex.compile(r"[^,}\]\n]*"),
-    "[": regex.compile(r"[^,\]}\n]*"),
+    "{": re.compile(r"[^,}\]\n]*"),
+    "[": re.compile(r"[^,\]}\n]*"),
 }
 
 
