@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["DeferredPaths", "Fix", "Issue", "Ledger", "escape_pointer", "pointer"]
 
@@ -50,6 +51,19 @@ class DeferredPaths:
 _FIELDS = ("stage", "rule", "path", "before", "after", "cost")
 
 
+def _refuse(fix: object, name: str) -> None:
+    raise AttributeError(f"Fix is immutable: cannot set or delete {name!r}")
+
+
+def _read_only(name: str) -> property:
+    slot = attrgetter("_" + name)
+
+    def refuse(fix: object, value: object = None) -> None:
+        _refuse(fix, name)
+
+    return property(slot, refuse, refuse)
+
+
 class Fix:
     """One change made to the reply (immutable).
 
@@ -62,15 +76,25 @@ class Fix:
         cost: how much this change lowers confidence in the result.
     """
 
-    __slots__ = ("_where", "after", "before", "cost", "rule", "stage")
+    # The fields live in private slots behind read-only properties: a plain slot write in
+    # __init__ is a quarter of the cost of object.__setattr__ past a __setattr__ guard,
+    # and a repair makes a Fix for every change.
+    __slots__ = ("_after", "_before", "_cost", "_rule", "_stage", "_where")
     __match_args__ = ("stage", "rule", "path", "before", "after", "cost")
 
     _where: str | tuple[DeferredPaths, int]
-    stage: str
-    rule: str
-    before: Any
-    after: Any
-    cost: float
+    if TYPE_CHECKING:
+        stage: str
+        rule: str
+        before: Any
+        after: Any
+        cost: float
+    else:
+        stage = _read_only("stage")
+        rule = _read_only("rule")
+        before = _read_only("before")
+        after = _read_only("after")
+        cost = _read_only("cost")
 
     def __init__(
         self,
@@ -82,13 +106,12 @@ class Fix:
         cost: float,
     ) -> None:
         # ``path`` may be a (DeferredPaths, index) pair, resolved when first read.
-        init = object.__setattr__
-        init(self, "stage", stage)
-        init(self, "rule", rule)
-        init(self, "_where", path)
-        init(self, "before", before)
-        init(self, "after", after)
-        init(self, "cost", cost)
+        self._stage = stage
+        self._rule = rule
+        self._where = path
+        self._before = before
+        self._after = after
+        self._cost = cost
 
     @property
     def path(self) -> str:
@@ -97,17 +120,15 @@ class Fix:
         if isinstance(where, str):
             return where
         resolved: str = where[0][where[1]]
-        object.__setattr__(self, "_where", resolved)
+        self._where = resolved
         return resolved
+
+    @path.setter
+    def path(self, value: str) -> None:
+        _refuse(self, "path")
 
     def _astuple(self) -> tuple[Any, ...]:
         return (self.stage, self.rule, self.path, self.before, self.after, self.cost)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"Fix is immutable: cannot set {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"Fix is immutable: cannot delete {name!r}")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Fix):
