@@ -33,7 +33,8 @@ class Candidate:
         rule: how it was found (``"whole"``, ``"fenced_block"``, ``"json_span"`` …).
         start: offset of ``text`` in the reply (``-1`` when not a plain slice).
         rank: position in the order candidates were found; lower is preferred on ties.
-        note: what the extraction dropped, for the ledger.
+        note: what the extraction dropped, for the ledger (the reasoning, for a
+            ``think_block`` candidate).
     """
 
     text: str
@@ -223,7 +224,8 @@ def candidates(
     whole_rule = "think_block" if thoughts else "whole"
     stripped = body.strip()
     lead = len(body) - len(body.lstrip())
-    first = Candidate(stripped, whole_rule, mapped.offset(lead, len(stripped)), 0)
+    note = " ".join(t.text.strip() for t in thoughts)
+    first = Candidate(stripped, whole_rule, mapped.offset(lead, len(stripped)), 0, note)
     if fresh(first):
         yield first
 

@@ -79,10 +79,11 @@ class Fix:
     # The fields live in private slots behind read-only properties: a plain slot write in
     # __init__ is a quarter of the cost of object.__setattr__ past a __setattr__ guard,
     # and a repair makes a Fix for every change.
-    __slots__ = ("_after", "_before", "_cost", "_rule", "_stage", "_where")
+    __slots__ = ("_after", "_before", "_cost", "_index", "_rule", "_stage", "_where")
     __match_args__ = ("stage", "rule", "path", "before", "after", "cost")
 
-    _where: str | tuple[DeferredPaths, int]
+    _where: str | DeferredPaths
+    _index: int
     if TYPE_CHECKING:
         stage: str
         rule: str
@@ -100,12 +101,11 @@ class Fix:
         self,
         stage: str,
         rule: str,
-        path: str | tuple[DeferredPaths, int],
+        path: str,
         before: Any,
         after: Any,
         cost: float,
     ) -> None:
-        # ``path`` may be a (DeferredPaths, index) pair, resolved when first read.
         self._stage = stage
         self._rule = rule
         self._where = path
@@ -113,13 +113,35 @@ class Fix:
         self._after = after
         self._cost = cost
 
+    @classmethod
+    def deferred(
+        cls,
+        stage: str,
+        rule: str,
+        paths: DeferredPaths,
+        index: int,
+        before: Any,
+        after: Any,
+        cost: float,
+    ) -> Fix:
+        """A fix whose path is ``paths[index]``, worked out when first read."""
+        fix = cls.__new__(cls)
+        fix._stage = stage
+        fix._rule = rule
+        fix._where = paths
+        fix._index = index
+        fix._before = before
+        fix._after = after
+        fix._cost = cost
+        return fix
+
     @property
     def path(self) -> str:
         """JSON pointer of the value the fix concerns."""
         where = self._where
         if isinstance(where, str):
             return where
-        resolved: str = where[0][where[1]]
+        resolved = where[self._index]
         self._where = resolved
         return resolved
 

@@ -315,14 +315,34 @@ def _bulk_fix(rule: str, token: str) -> str:
     return ""
 
 
-def _bulk(current: str, start: int, rule: str, edits: list[list[Any]]) -> str:
+class _Edits:
+    """The guided tier's changes so far: where each is in the current text, and what.
+
+    Positions are kept apart from the (immutable) records so that moving them after a
+    change touches only integers; a megabyte of single quotes makes 130,000 edits, and
+    a mutable record each gave the garbage collector that many more objects to walk.
+    """
+
+    __slots__ = ("positions", "records")
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.records: list[tuple[str, str, str]] = []  # rule, before, after
+
+    def add(self, at: int, rule: str, before: str, after: str) -> None:
+        self.positions.append(at)
+        self.records.append((rule, before, after))
+
+
+def _bulk(current: str, start: int, rule: str, edits: _Edits) -> str:
     """Apply ``rule`` everywhere in ``current[start:]``, recording each change in ``edits``."""
     pieces: list[str] = []
     last = start
     delta = 0
     at_list: list[int] = []  # where each change was made, in the text before this pass
     total: list[int] = []  # the length change of all changes up to and including it
-    found: list[list[Any]] = []
+    new_positions: list[int] = []
+    new_records: list[tuple[str, str, str]] = []
     for match in _BULK[rule].finditer(current, start):
         token = match.group("fault")
         if token is None:
@@ -331,25 +351,28 @@ def _bulk(current: str, start: int, rule: str, edits: list[list[Any]]) -> str:
         at = match.start("fault")
         pieces.append(current[last:at])
         pieces.append(replacement)
-        found.append([at + delta, rule, token, replacement])
+        new_positions.append(at + delta)
+        new_records.append((rule, token, replacement))
         delta += len(replacement) - len(token)
         at_list.append(at)
         total.append(delta)
         last = match.end("fault")
-    if not found:
+    if not new_records:
         return current
-    for earlier in edits:
+    positions = edits.positions
+    for i, earlier in enumerate(positions):
         # Earlier edits after a change move by the changes before them.
-        before = bisect_left(at_list, earlier[0])
+        before = bisect_left(at_list, earlier)
         if before:
-            earlier[0] += total[before - 1]
-    edits.extend(found)
+            positions[i] = earlier + total[before - 1]
+    positions.extend(new_positions)
+    edits.records.extend(new_records)
     return current[:start] + "".join(pieces) + current[last:]
 
 
 def _guided(text: str, policy: Policy) -> Parsed | None:
     current = text
-    edits: list[list[Any]] = []  # [position in current text, rule, before, after]
+    edits = _Edits()
     truncated = False
     for _ in range(_MAX_GUIDED):
         try:
@@ -360,10 +383,11 @@ def _guided(text: str, policy: Policy) -> Parsed | None:
                 return None
             start, end, replacement, rule = edit
             delta = len(replacement) - (end - start)
-            for earlier in edits:
-                if earlier[0] > start:
-                    earlier[0] += delta
-            edits.append([start, rule, current[start:end], replacement])
+            positions = edits.positions
+            for i, earlier in enumerate(positions):
+                if earlier > start:
+                    positions[i] = earlier + delta
+            edits.add(start, rule, current[start:end], replacement)
             truncated = truncated or (rule == "missing_closer" and start == len(current))
             current = current[:start] + replacement + current[end:]
             if rule in _BULK:
@@ -374,18 +398,22 @@ def _guided(text: str, policy: Policy) -> Parsed | None:
         except RecursionError:
             raise too_deep(text, policy) from None
         paths = DeferredPaths(partial(_fix_paths, current, edits))
-        fixes = [
-            Fix(STAGE, rule, (paths, i), before, after, policy.cost(rule))
-            for i, (_, rule, before, after) in enumerate(edits)
-        ]
+        deferred = Fix.deferred
+        costs: dict[str, float] = {}
+        fixes = []
+        for i, (rule, before, after) in enumerate(edits.records):
+            cost = costs.get(rule)
+            if cost is None:
+                cost = costs[rule] = policy.cost(rule)
+            fixes.append(deferred(STAGE, rule, paths, i, before, after, cost))
         return Parsed(value, fixes, truncated)
     return None
 
 
-def _fix_paths(text: str, edits: list[list[Any]]) -> list[str]:
+def _fix_paths(text: str, edits: _Edits) -> list[str]:
     """The pointer of each guided edit: a container rule concerns the container itself."""
-    paths = _paths_at(text, [e[0] for e in edits])
-    for i, (_, rule, _before, _after) in enumerate(edits):
+    paths = _paths_at(text, edits.positions)
+    for i, (rule, _before, _after) in enumerate(edits.records):
         path = paths[i]
         if rule in CONTAINER_RULES and path:
             paths[i] = path[: path.rfind("/")]

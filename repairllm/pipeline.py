@@ -16,7 +16,7 @@ import orjson
 
 from .align import align
 from .errors import AmbiguousRepair, InvalidInput, NoJSONFound, RepairFailed
-from .extract import Candidate, candidates, split_think
+from .extract import Candidate, candidates
 from .ledger import Fix, Issue, Ledger
 from .lexical import (
     LastResort,
@@ -213,8 +213,7 @@ def _extraction_fixes(raw: str, cand: Candidate, policy: Policy) -> list[Fix]:
     if cand.rule == "whole":
         return []
     if cand.rule == "think_block":
-        _, thoughts = split_think(raw)
-        dropped = " ".join(t.strip() for t in thoughts)
+        dropped = cand.note
     elif cand.start >= 0:
         dropped = (raw[: cand.start] + " … " + raw[cand.start + len(cand.text) :]).strip()
     else:
