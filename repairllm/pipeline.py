@@ -232,20 +232,21 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
     # Candidates only json-repair could read: it is slow and dear, so it runs after the
     # search, and only on those that could still beat the best valid value found.
     deferred: list[Candidate] = []
+    best_cost = 0.0  # of valid[0], once there is one
+    best_sound = False  # valid[0] is the whole reply, read without guessing its end
 
     def worth(rule: str, extra: float = 0.0) -> bool:
         # A candidate costs at least its extraction; ties matter only when the policy
         # fails on ambiguity, since otherwise the earlier candidate wins a tie.
         if not valid:
             return True
-        if _whole_and_sound(valid[0]):
+        if best_sound:
             return False  # the reply is JSON: a block or span inside it is part of it
         floor = policy.cost(rule) + extra
-        best = valid[0].cost
-        return floor <= best if policy.on_ambiguity == "fail" else floor < best
+        return floor <= best_cost if policy.on_ambiguity == "fail" else floor < best_cost
 
     def consider(cand: Candidate, parsed: Parsed) -> None:
-        nonlocal best_invalid
+        nonlocal best_invalid, best_cost, best_sound
         extract_fixes = _extraction_fixes(raw, cand, policy)
         result = _evaluate(raw, cand, extract_fixes, parsed, schema, policy)
         if schema is not None and (result.issues or any(f.stage == "align" for f in result.ledger)):
@@ -258,6 +259,8 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
         if not result.issues:
             valid.append(result)
             valid.sort(key=lambda o: (o.cost, o._rank))
+            best_cost = valid[0].cost
+            best_sound = _whole_and_sound(valid[0])
         elif best_invalid is None or _better(result, best_invalid):
             best_invalid = result
 
