@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .scan import open_stack
+from .scan import SCAN_VALUE, open_stack
 
 __all__ = ["Candidate", "candidates", "split_think"]
 
@@ -159,27 +159,52 @@ def spans(text: str, *, limit: int = 64) -> Iterator[tuple[int, int, bool]]:
     depth = 0
     start = -1
     found = 0
-    for match in _STRUCTURE.finditer(text):
-        token = match.group()
-        if token[0] == '"':
-            continue
-        if token in _OPENERS:
-            if depth == 0:
-                start = match.start()
-            depth += 1
-        elif depth > 0:
-            depth -= 1
-            if depth == 0:
-                yield start, match.end(), True
-                found += 1
-                if found >= limit:
-                    return
+    pos = 0
+    while True:
+        resume = -1
+        for match in _STRUCTURE.finditer(text, pos):
+            token = match.group()
+            if token[0] == '"':
+                continue
+            if token in _OPENERS:
+                if depth == 0:
+                    start = match.start()
+                    # Valid JSON from here (the usual value in prose): the C scanner finds
+                    # its end at once, where the bracket walk below takes a Python step
+                    # per string and bracket. It ends where that walk would.
+                    end = _valid_end(text, start)
+                    if end > 0:
+                        yield start, end, True
+                        found += 1
+                        if found >= limit:
+                            return
+                        resume = end
+                        break
+                depth += 1
+            elif depth > 0:
+                depth -= 1
+                if depth == 0:
+                    yield start, match.end(), True
+                    found += 1
+                    if found >= limit:
+                        return
+        if resume < 0:
+            break
+        pos = resume
     if depth > 0:
         # An unclosed value runs to the end, but not into the fence that closes its block.
         end = len(text.rstrip())
         if text.endswith(("```", "~~~"), start, end):
             end = len(text[: end - 3].rstrip())
         yield start, end, False
+
+
+def _valid_end(text: str, start: int) -> int:
+    """Where the valid JSON value starting at ``start`` ends, or -1 if it is not one."""
+    try:
+        return int(SCAN_VALUE(text, start)[1])
+    except (StopIteration, ValueError, RecursionError):
+        return -1
 
 
 def candidates(

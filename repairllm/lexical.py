@@ -28,7 +28,6 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable
 from functools import partial
-from json.scanner import make_scanner
 from typing import Any, cast
 
 from .ledger import DeferredPaths, Fix, pointer
@@ -40,8 +39,8 @@ from .scan import (
     LITERALS,
     QUOTE_RULE,
     QUOTES,
+    SCAN_VALUE,
     STAGE,
-    STRICT_DECODER,
     STRING_REST,
     WORD,
     Edit,
@@ -373,7 +372,7 @@ def _bulk(current: str, start: int, rule: str, edits: _Edits) -> str:
 
 
 # The C scanner the strict decoder uses, called directly, and JSON's own whitespace.
-_SCAN = make_scanner(STRICT_DECODER)  # type: ignore[arg-type]  # typeshed: a context
+_SCAN = SCAN_VALUE
 # (the pattern matches everywhere, if only the empty string, so the match is never None)
 _SPACE = cast("Callable[[str, int], re.Match[str]]", re.compile(r"[ \t\n\r]*").match)
 

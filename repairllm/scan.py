@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from json.scanner import make_scanner
 from typing import Any
 
 import orjson
@@ -84,6 +85,12 @@ def may_hold_big_int(text: str) -> bool:
 # One decoder for every strict parse: json.loads(..., parse_constant=...) builds a
 # new JSONDecoder per call, which cost more than the parse on short texts.
 STRICT_DECODER = json.JSONDecoder(parse_constant=reject_constant)
+
+
+# The C scanner behind STRICT_DECODER, called directly: ``SCAN_VALUE(text, i)`` reads one
+# value starting at ``i`` and returns ``(value, end)``; StopIteration when none starts
+# there, json.JSONDecodeError (a ValueError) when it is not valid JSON.
+SCAN_VALUE = make_scanner(STRICT_DECODER)  # type: ignore[arg-type]  # typeshed: a context
 
 
 def strict_loads(text: str) -> Any:
