@@ -140,7 +140,9 @@ def parse(
 
 
 # What the tolerant tier skips before the first value (comments aside).
-_LEADING_SPACE = " \t\r\n\ufeff\u00a0"
+_LEADING_SPACE = cast(
+    "Callable[[str, int], re.Match[str]]", re.compile("[ \t\r\n\ufeff\u00a0]*").match
+)
 
 
 def _check_start(text: str) -> None:
@@ -150,13 +152,13 @@ def _check_start(text: str) -> None:
     tiers rather than after they fail: most replies that are not bare JSON (prose, a
     fence) are tried whole first, and this turns them away in well under a microsecond.
     """
-    body = text.lstrip(_LEADING_SPACE)
-    if not body:
+    at = _LEADING_SPACE(text, 0).end()
+    if at == len(text):
         return
-    first = body[0]
+    first = text[at]
     if first in '{["-/#' or first in QUOTES or first.isdigit():
         return
-    if not starts_literal(body, 0):
+    if not starts_literal(text, at):
         raise NotJSON(f"no JSON value at the start (found {first!r})")
 
 
@@ -304,16 +306,33 @@ _BULK = {
 }
 
 
-def _bulk_fix(rule: str, token: str) -> str:
-    if rule == "single_quotes":
-        return json_string(token[1:-1].replace("\\'", "'"))
-    if rule == "unquoted_key":
-        return '"' + token + '"'  # the pattern admits no character JSON must escape
-    if rule == "python_literal":
-        return LITERALS[token][0]
-    if rule == "missing_comma":
-        return ","
+def _single_quoted(token: str) -> str:
+    return json_string(token[1:-1].replace("\\'", "'"))
+
+
+def _quoted_key(token: str) -> str:
+    return '"' + token + '"'  # the pattern admits no character JSON must escape
+
+
+def _python_literal(token: str) -> str:
+    return LITERALS[token][0]
+
+
+def _comma(token: str) -> str:
+    return ","
+
+
+def _nothing(token: str) -> str:
     return ""
+
+
+_BULK_FIX: dict[str, Callable[[str], str]] = {
+    "single_quotes": _single_quoted,
+    "unquoted_key": _quoted_key,
+    "python_literal": _python_literal,
+    "missing_comma": _comma,
+    "comment": _nothing,
+}
 
 
 class _Edits:
@@ -344,11 +363,12 @@ def _bulk(current: str, start: int, rule: str, edits: _Edits) -> str:
     total: list[int] = []  # the length change of all changes up to and including it
     new_positions: list[int] = []
     new_records: list[tuple[str, str, str]] = []
+    fix = _BULK_FIX[rule]
     for match in _BULK[rule].finditer(current, start):
         token = match.group("fault")
         if token is None:
             continue
-        replacement = _bulk_fix(rule, token)
+        replacement = fix(token)
         at = match.start("fault")
         pieces.append(current[last:at])
         pieces.append(replacement)

@@ -384,7 +384,8 @@ def _better(a: Outcome, b: Outcome) -> bool:
 
 def _policy_issues(ledger: Ledger, truncated: bool, policy: Policy) -> list[Issue]:
     issues = []
-    refused = sorted({fix.rule for fix in ledger if fix.rule in policy.forbid})
+    forbid = policy.forbid
+    refused = sorted({fix.rule for fix in ledger if fix.rule in forbid}) if forbid else None
     if refused:
         issues.append(
             Issue("", f"policy {policy.name!r} forbids the repair rule(s) {', '.join(refused)}")
