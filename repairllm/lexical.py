@@ -281,29 +281,35 @@ def _next_member_on_new_line(text: str, after: int, pos: int) -> bool:
 _SKIP_DQ = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _SKIP_SQ = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
 # Faults that recur through a document once they appear: after the strict parser shows
-# one, a single pass fixes the rest of that kind (group "fault"; strings are matched
-# whole so nothing inside them is touched). What a pass gets wrong, the strict parser
-# reports next, and the tolerant tier starts over from the original text.
-_BULK = {
-    "single_quotes": re.compile(_SKIP_DQ + r"|(?P<fault>" + _SKIP_SQ + r")(?=[ \t\r\n]*[,:}\]])"),
+# one, a single pass fixes the rest of that kind. What a pass gets wrong, the strict
+# parser reports next, and the tolerant tier starts over from the original text. Each
+# fault as a pattern of its own; group "fault" is the text to replace.
+_FAULTS = {
+    "single_quotes": r"(?P<fault>" + _SKIP_SQ + r")(?=[ \t\r\n]*[,:}\]])",
     # The key's opener or comma is matched too (the engine has no variable lookbehind).
-    "unquoted_key": re.compile(
-        _SKIP_DQ + "|" + _SKIP_SQ + r"|[{,][ \t\r\n]*(?P<fault>[A-Za-z_$][\w$-]*)(?=[ \t]*:)"
-    ),
-    "python_literal": re.compile(
-        _SKIP_DQ + "|" + _SKIP_SQ + r"|(?<![\w$])(?P<fault>True|False|None)(?![\w$])"
-    ),
-    "comment": re.compile(_SKIP_DQ + "|" + _SKIP_SQ + r"|(?P<fault>//[^\n]*|/\*.*?\*/)", re.DOTALL),
+    "unquoted_key": r"[{,][ \t\r\n]*(?P<fault>[A-Za-z_$][\w$-]*)(?=[ \t]*:)",
+    "python_literal": r"(?<![\w$])(?P<fault>True|False|None)(?![\w$])",
+    "comment": r"(?P<fault>//[^\n]*|/\*.*?\*/)",
+    # A comma right before a closer can only be a trailing one.
+    "trailing_comma": r"(?P<fault>,)(?=[ \t\r\n]*[}\]])",
     # One member per line with the commas left out: the end of a value (a string, a
     # number, a literal, a closer), a line break, then the start of the next member.
-    "missing_comma": re.compile(
-        _SKIP_DQ
-        + "|"
-        + _SKIP_SQ
-        + r"|(?<=[\"\d}\]el])(?P<fault>)(?=[ \t\r]*\n[ \t\r\n]*"
-        + r"(?:[\"{\[\d-]|(?:true|false|null)\b|[A-Za-z_$][\w$-]*[ \t]*:))"
-    ),
+    "missing_comma": r"(?<=[\"\d}\]el])(?P<fault>)(?=[ \t\r]*\n[ \t\r\n]*"
+    r"(?:[\"{\[\d-]|(?:true|false|null)\b|[A-Za-z_$][\w$-]*[ \t]*:))",
 }
+# The pass: strings are matched whole, so nothing inside them is touched. It costs a
+# Python step per string, so it runs only when the fault's own pattern, blind to strings,
+# finds one somewhere after the first fix (C speed; most replies have no second).
+_BULK = {
+    # (a single-quoted string is skipped too, but for the rule that fixes those)
+    rule: re.compile(
+        _SKIP_DQ + "|" + ("" if rule == "single_quotes" else _SKIP_SQ + "|") + fault, re.DOTALL
+    )
+    for rule, fault in _FAULTS.items()
+}
+_BULK_HINT = {rule: re.compile(fault, re.DOTALL) for rule, fault in _FAULTS.items()}
+# (a lookbehind first costs a try at every position; the bare words are found by prefix)
+_BULK_HINT["python_literal"] = re.compile("True|False|None")
 
 
 def _single_quoted(token: str) -> str:
@@ -332,6 +338,7 @@ _BULK_FIX: dict[str, Callable[[str], str]] = {
     "python_literal": _python_literal,
     "missing_comma": _comma,
     "comment": _nothing,
+    "trailing_comma": _nothing,
 }
 
 
@@ -363,6 +370,8 @@ def _bulk(current: str, start: int, rule: str, edits: _Edits) -> str:
     total: list[int] = []  # the length change of all changes up to and including it
     new_positions: list[int] = []
     new_records: list[tuple[str, str, str]] = []
+    if _BULK_HINT[rule].search(current, start) is None:
+        return current
     fix = _BULK_FIX[rule]
     for match in _BULK[rule].finditer(current, start):
         token = match.group("fault")

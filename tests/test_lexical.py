@@ -374,9 +374,9 @@ def test_fix_paths_are_placed_on_first_read_and_fixes_stay_values() -> None:
     fixes = list(out.ledger)
     assert [(f.rule, f.path) for f in fixes] == [
         ("trailing_comma", "/a/b"),
+        ("trailing_comma", "/a"),
         ("unquoted_key", "/a/c"),
         ("python_literal", "/a/c"),
-        ("trailing_comma", "/a"),
     ]
     again = rl.repair('{"a": {"b": [1, 2,], c: True,}}', outcome=True).ledger
     assert list(again) == fixes
