@@ -27,7 +27,7 @@ from .lexical import (
     parse_with_schema,
     via_json_repair,
 )
-from .policy import DEFAULT, Policy, resolve_policy
+from .policy import DEFAULT, PRESETS, Policy, resolve_policy
 from .scan import DIGITS_TO_ZERO, NINETEEN_DIGITS, TrailingProse
 from .schema import ANY, Schema, compile_schema
 
@@ -129,7 +129,12 @@ def repair(
         >>> repair("Sure! ```json\\n{'name': 'Ann', 'age': '31',}\\n```")
         {'name': 'Ann', 'age': '31'}
     """
-    chosen_policy = DEFAULT if policy is None else resolve_policy(policy)
+    if policy is None:
+        chosen_policy = DEFAULT
+    elif policy.__class__ is str and policy in PRESETS:  # a call saved, on the fast path
+        chosen_policy = PRESETS[policy]
+    else:
+        chosen_policy = resolve_policy(policy)
     if not outcome and schema is None and text.__class__ is str:
         # The commonest call of all, valid JSON and no schema: one C parse, no records
         # (this is _plain_json inline: a call costs a tenth of parsing a short reply).
@@ -258,7 +263,8 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
                     result = alternative
         if not result.issues:
             valid.append(result)
-            valid.sort(key=lambda o: (o.cost, o._rank))
+            if len(valid) > 1:
+                valid.sort(key=lambda o: (o.cost, o._rank))
             best_cost = valid[0].cost
             best_sound = _whole_and_sound(valid[0])
         elif best_invalid is None or _better(result, best_invalid):

@@ -15,7 +15,7 @@ from typing import Literal
 
 from .errors import ConfigError
 
-__all__ = ["DEFAULT", "LENIENT", "RULE_COSTS", "STRICT", "Policy", "resolve_policy"]
+__all__ = ["DEFAULT", "LENIENT", "PRESETS", "RULE_COSTS", "STRICT", "Policy", "resolve_policy"]
 
 #: The cost of each rule. Lexical fixes that cannot change meaning are cheap; guesses
 #: (a fuzzy key, a completed truncation, json-repair's long tail) are dear, so that a
@@ -152,7 +152,8 @@ STRICT = Policy(
 DEFAULT = Policy()
 LENIENT = Policy(name="lenient", fuzzy_keys=0.7, loose_numbers=True)
 
-_PRESETS = {p.name: p for p in (STRICT, DEFAULT, LENIENT)}
+#: The presets by name.
+PRESETS: Mapping[str, Policy] = MappingProxyType({p.name: p for p in (STRICT, DEFAULT, LENIENT)})
 
 
 def resolve_policy(policy: Policy | str | None) -> Policy:
@@ -163,9 +164,9 @@ def resolve_policy(policy: Policy | str | None) -> Policy:
         return policy
     if isinstance(policy, str):
         try:
-            return _PRESETS[policy]
+            return PRESETS[policy]
         except KeyError:
             raise ConfigError(
-                f"unknown policy {policy!r}; choose one of {sorted(_PRESETS)} or pass a Policy"
+                f"unknown policy {policy!r}; choose one of {sorted(PRESETS)} or pass a Policy"
             ) from None
     raise ConfigError(f"policy must be a Policy or a preset name, not {type(policy).__name__}")
