@@ -30,13 +30,17 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
 
+import orjson
+
 from .ledger import DeferredPaths, Fix, pointer
 from .policy import Policy
 from .scan import (
     CLOSER,
     CONTAINER_RULES,
+    DIGITS_TO_ZERO,
     IDENT_KEY,
     LITERALS,
+    NINETEEN_DIGITS,
     QUOTE_RULE,
     QUOTES,
     SCAN_VALUE,
@@ -419,15 +423,65 @@ def _decode(text: str) -> Any:
     return value
 
 
+# orjson's complaints that name the same fault at the same offset as the standard
+# library's (checked on the parser fuzz corpus); any other falls back to the stdlib parse.
+_FROM_ORJSON = {
+    "unexpected character, expected a string key": "Expecting property name enclosed in "
+    "double quotes",
+    "unexpected character, expected a JSON value": "Expecting value",
+    "unexpected character, expected ',' or '}'": "Expecting ',' delimiter",
+    "unexpected character, expected ',' or ']'": "Expecting ',' delimiter",
+    "unexpected character, expected ':' after key": "Expecting ':' delimiter",
+    "unexpected control character in string": "Invalid control character at",
+    "unexpected content after document": "Extra data",
+}
+_TRAILING_COMMA = "trailing comma is not allowed"
+
+
+def _read(text: str) -> tuple[Any, tuple[str, int] | None]:
+    """Parse ``text`` strictly: ``(value, None)``, or ``(None, (message, offset))`` in the
+    standard library decoder's words, for :func:`_diagnose`.
+
+    orjson reads the text first, four times faster than the stdlib decoder, which the
+    guided tier would otherwise run once per fix; the stdlib one runs when orjson's
+    complaint has no exact counterpart, and for what orjson cannot read exactly
+    (integers past 64 bits, lone surrogates).
+
+    Raises:
+        ValueError: NaN or Infinity (not JSON; the tolerant tier places them).
+        RecursionError: nesting past the interpreter's limit.
+    """
+    try:
+        if NINETEEN_DIGITS not in text.encode().translate(DIGITS_TO_ZERO):
+            return orjson.loads(text), None
+    except orjson.JSONDecodeError as exc:
+        if exc.msg == _TRAILING_COMMA:
+            # The stdlib decoder complains at the closer after the comma.
+            return None, ("Expecting value", _SPACE(text, exc.pos + 1).end())
+        msg = _FROM_ORJSON.get(exc.msg)
+        if msg is not None:
+            return None, (msg, exc.pos)
+    except UnicodeEncodeError:
+        pass
+    try:
+        return _decode(text), None
+    except json.JSONDecodeError as exc:
+        return None, (exc.msg, exc.pos)
+
+
 def _guided(text: str, policy: Policy) -> Parsed | None:
     current = text
     edits = _Edits()
     truncated = False
     for _ in range(_MAX_GUIDED):
         try:
-            value = _decode(current)
-        except json.JSONDecodeError as exc:
-            edit = _diagnose(current, exc.msg, exc.pos)
+            value, fault = _read(current)
+        except ValueError:
+            return None  # NaN/Infinity: the tolerant parser knows where they stand
+        except RecursionError:
+            raise too_deep(text, policy) from None
+        if fault is not None:
+            edit = _diagnose(current, *fault)
             if edit is None:
                 return None
             start, end, replacement, rule = edit
@@ -442,10 +496,6 @@ def _guided(text: str, policy: Policy) -> Parsed | None:
             if rule in _BULK:
                 current = _bulk(current, start + len(replacement), rule, edits)
             continue
-        except ValueError:
-            return None  # NaN/Infinity: the tolerant parser knows where they stand
-        except RecursionError:
-            raise too_deep(text, policy) from None
         paths = DeferredPaths(partial(_fix_paths, current, edits))
         deferred = Fix.deferred
         costs: dict[str, float] = {}

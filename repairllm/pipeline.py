@@ -238,20 +238,20 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
     # search, and only on those that could still beat the best valid value found.
     deferred: list[Candidate] = []
     best_cost = 0.0  # of valid[0], once there is one
-    best_sound = False  # valid[0] is the whole reply, read without guessing its end
+    settled = False  # no candidate still to come can be more than a piece of valid[0]
 
     def worth(rule: str, extra: float = 0.0) -> bool:
         # A candidate costs at least its extraction; ties matter only when the policy
         # fails on ambiguity, since otherwise the earlier candidate wins a tie.
         if not valid:
             return True
-        if best_sound:
-            return False  # the reply is JSON: a block or span inside it is part of it
+        if settled:
+            return False  # what is left to find are pieces of the best value
         floor = policy.cost(rule) + extra
         return floor <= best_cost if policy.on_ambiguity == "fail" else floor < best_cost
 
     def consider(cand: Candidate, parsed: Parsed) -> None:
-        nonlocal best_invalid, best_cost, best_sound
+        nonlocal best_invalid, best_cost, settled
         extract_fixes = _extraction_fixes(raw, cand, policy)
         result = _evaluate(raw, cand, extract_fixes, parsed, schema, policy)
         if schema is not None and (result.issues or any(f.stage == "align" for f in result.ledger)):
@@ -266,7 +266,7 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
             if len(valid) > 1:
                 valid.sort(key=lambda o: (o.cost, o._rank))
             best_cost = valid[0].cost
-            best_sound = _whole_and_sound(valid[0])
+            settled = _holds_every_value(valid[0], raw)
         elif best_invalid is None or _better(result, best_invalid):
             best_invalid = result
 
@@ -325,15 +325,26 @@ _STRUCTURAL = frozenset(
 )
 
 
-def _whole_and_sound(best: Outcome) -> bool:
-    """Whether the best value is the whole reply, read without guessing where it ends.
+def _holds_every_value(best: Outcome, raw: str) -> bool:
+    """Whether no later candidate can be anything but a piece of the best one.
 
-    Then every block, span or line the extractor could find is that same text or a piece
-    of it (a fence inside a string value, say): the reply is JSON, not prose with JSON
-    inside, and its pieces are not answers however cheaply they parse.
+    True when the best value was read without guessing where it ends, and came from the
+    whole reply, or from a fenced or tagged block with no opening bracket outside it.
+    Then every block, span or line the extractor could still find is that same text or a
+    piece of it (a fence inside a string value, an object inside the fenced one): the
+    pieces are not answers however cheaply they parse, and need not be searched for.
     """
     cand = best.candidate
-    if cand is None or cand.rule not in ("whole", "think_block"):
+    if cand is None:
+        return False
+    if cand.rule in ("fenced_block", "tagged_block"):
+        if cand.start < 0:
+            return False
+        end = cand.start + len(cand.text)
+        for opener in "{[":
+            if raw.find(opener, 0, cand.start) >= 0 or raw.find(opener, end) >= 0:
+                return False
+    elif cand.rule not in ("whole", "think_block"):
         return False
     for fix in best.ledger:
         if fix.rule in _STRUCTURAL or (fix.rule == "missing_closer" and not best.truncated):

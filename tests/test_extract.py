@@ -929,6 +929,24 @@ def test_reply_that_is_json_beats_the_pieces_inside_it(text: str, expected: Any)
     assert out.candidate.rule == "whole"
 
 
+def test_fenced_block_with_nothing_outside_beats_the_pieces_inside_it() -> None:
+    # A quote-wrapped closer splits the balanced scan inside the fence, which once made
+    # the inner object a cheaper candidate than the fenced block: {"c": 1} came back.
+    out = repairllm.repair("```json\n{'a': 'x}', 'b': {\"c\": 1}}\n```", outcome=True)
+    assert out.value == {"a": "x}", "b": {"c": 1}}
+    assert out.candidate is not None
+    assert out.candidate.rule == "fenced_block"
+
+
+def test_value_outside_the_fence_is_still_a_candidate() -> None:
+    # An opener outside the block: a value may stand there, so the search goes on (and
+    # the clean value in the prose costs less than the block's repairs).
+    out = repairllm.repair("Like {\"a\": 1}.\n```json\n{'a': 2, 'b': 3}\n```", outcome=True)
+    assert out.candidate is not None
+    assert out.candidate.rule == "json_span"
+    assert out.value == {"a": 1}
+
+
 def test_pieces_still_searched_when_the_whole_reading_guessed_an_end() -> None:
     # Reading the whole reply needs a closer guessed; the span that is complete wins.
     out = repairllm.repair('{"a": 1}}', outcome=True)
