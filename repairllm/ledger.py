@@ -125,14 +125,9 @@ class Fix:
         cost: float,
     ) -> Fix:
         """A fix whose path is ``paths[index]``, worked out when first read."""
-        fix = cls.__new__(cls)
-        fix._stage = stage
-        fix._rule = rule
+        fix = cls(stage, rule, "", before, after, cost)
         fix._where = paths
         fix._index = index
-        fix._before = before
-        fix._after = after
-        fix._cost = cost
         return fix
 
     @property
