@@ -57,12 +57,33 @@ _FENCE = re.compile(
     r"```[ \t]*[\w.+-]*[^\n]*\n(?P<body>[^`]*(?:`(?!``)[^`]*)*)(?:```|\Z)"
     r"|~~~[ \t]*[\w.+-]*[^\n]*\n(?P<tbody>[^~]*(?:~(?!~~)[^~]*)*)(?:~~~|\Z)"
 )
-_TAG = re.compile(
-    r"\[(?P<name>[A-Z][A-Z_]*)\](?P<body>.*?)(?:\[/(?P=name)\]|\Z)"
-    r"|<(?P<xname>json|output|answer|result|response|data|content|final)>(?P<xbody>.*?)"
-    r"(?:</(?P=xname)>|\Z)",
+# Tag pairs, closed or not: ``[CONTENT]…[/CONTENT]`` and ``<json>…</json>``. Two
+# patterns, each starting with its own literal, which the engine finds at memchr speed;
+# one pattern with both as alternatives tried every position (eight times slower).
+_TAG_BRACKET = re.compile(
+    r"\[(?P<name>[A-Z][A-Z_]*)\](?P<body>.*?)(?:\[/(?P=name)\]|\Z)", re.DOTALL | re.IGNORECASE
+)
+_TAG_ANGLE = re.compile(
+    r"<(?P<name>json|output|answer|result|response|data|content|final)>(?P<body>.*?)"
+    r"(?:</(?P=name)>|\Z)",
     re.DOTALL | re.IGNORECASE,
 )
+
+
+def _tags(text: str) -> Iterator[re.Match[str]]:
+    """Tag pairs in order of their start; one inside another's body is part of that body."""
+    pos = 0
+    while True:
+        bracket = _TAG_BRACKET.search(text, pos)
+        angle = _TAG_ANGLE.search(text, pos)
+        if bracket is None or (angle is not None and angle.start() < bracket.start()):
+            if angle is None:
+                return
+            bracket = angle
+        yield bracket
+        pos = bracket.end()
+
+
 # Strings are consumed whole so brackets inside them do not count; an unterminated
 # string runs to the end of the text. The string is written unrolled (no alternation
 # inside the loop) and run on the standard library's engine, which skips positions that
@@ -265,10 +286,9 @@ def candidates(
         blocks.append(Candidate(found, "fenced_block", start, rank))
         rank += 1
     if "[" in body or "<" in body:
-        for match in _TAG.finditer(body):
-            group = "body" if match.group("body") is not None else "xbody"
-            found = match.group(group)
-            start = mapped.offset(match.start(group), len(found))
+        for match in _tags(body):
+            found = match.group("body")
+            start = mapped.offset(match.start("body"), len(found))
             blocks.append(Candidate(found, "tagged_block", start, rank))
             rank += 1
     for cand in blocks:

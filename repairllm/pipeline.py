@@ -232,7 +232,7 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
     """Every candidate through the stages; ``refused``: orjson has refused ``raw`` already."""
     valid: list[Outcome] = []
     best_invalid: Outcome | None = None
-    reasons: list[str] = []
+    failures: list[tuple[Candidate, LexicalError]] = []  # put in words only if all fail
     json_like = False  # some candidate started like JSON, even if it could not be parsed
     # Candidates only json-repair could read: it is slow and dear, so it runs after the
     # search, and only on those that could still beat the best valid value found.
@@ -287,11 +287,11 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
                 cand = _cut(cand, exc.at)
                 parsed = parse(cand.text, schema, policy, last_resort=False)
         except NotJSON as exc:
-            reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
+            failures.append((cand, exc))
             continue
         except LexicalError as exc:
             json_like = True
-            reasons.append(f"{cand.rule} at offset {cand.start}: {exc}")
+            failures.append((cand, exc))
             if isinstance(exc, LastResort):
                 deferred.append(cand)
             continue
@@ -307,6 +307,7 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
         return _choose(raw, valid, policy)
     if not json_like:
         raise NoJSONFound(raw)
+    reasons = [f"{cand.rule} at offset {cand.start}: {exc}" for cand, exc in failures]
     raise RepairFailed(raw, best_invalid, reasons)
 
 
