@@ -37,13 +37,11 @@ from .policy import Policy
 from .scan import (
     CLOSER,
     CONTAINER_RULES,
-    DIGITS_TO_ZERO,
+    DQ_STRING,
     IDENT_KEY,
     LITERALS,
-    NINETEEN_DIGITS,
     QUOTE_RULE,
     QUOTES,
-    SCAN_VALUE,
     STAGE,
     STRING_REST,
     WORD,
@@ -56,12 +54,15 @@ from .scan import (
     TrailingText,
     closes_outer,
     comment_end,
+    decode_strict,
     escape_controls,
     is_comment,
     json_string,
+    may_hold_big_int,
     open_stack,
     prev_nonspace,
     quoted_span,
+    space_end,
     starts_literal,
     strict_loads,
     too_deep,
@@ -282,7 +283,7 @@ def _next_member_on_new_line(text: str, after: int, pos: int) -> bool:
 
 # Strings written unrolled (no alternation inside the loop) for the standard library's
 # engine, which runs these passes about twice as fast as `regex`.
-_SKIP_DQ = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_SKIP_DQ = DQ_STRING
 _SKIP_SQ = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
 # Faults that recur through a document once they appear: after the strict parser shows
 # one, a single pass fixes the rest of that kind. What a pass gets wrong, the strict
@@ -367,6 +368,8 @@ class _Edits:
 
 def _bulk(current: str, start: int, rule: str, edits: _Edits) -> str:
     """Apply ``rule`` everywhere in ``current[start:]``, recording each change in ``edits``."""
+    if _BULK_HINT[rule].search(current, start) is None:
+        return current
     pieces: list[str] = []
     last = start
     delta = 0
@@ -374,8 +377,6 @@ def _bulk(current: str, start: int, rule: str, edits: _Edits) -> str:
     total: list[int] = []  # the length change of all changes up to and including it
     new_positions: list[int] = []
     new_records: list[tuple[str, str, str]] = []
-    if _BULK_HINT[rule].search(current, start) is None:
-        return current
     fix = _BULK_FIX[rule]
     for match in _BULK[rule].finditer(current, start):
         token = match.group("fault")
@@ -402,25 +403,6 @@ def _bulk(current: str, start: int, rule: str, edits: _Edits) -> str:
     positions.extend(new_positions)
     edits.records.extend(new_records)
     return current[:start] + "".join(pieces) + current[last:]
-
-
-# The C scanner the strict decoder uses, called directly, and JSON's own whitespace.
-_SCAN = SCAN_VALUE
-# (the pattern matches everywhere, if only the empty string, so the match is never None)
-_SPACE = cast("Callable[[str, int], re.Match[str]]", re.compile(r"[ \t\n\r]*").match)
-
-
-def _decode(text: str) -> Any:
-    """``STRICT_DECODER.decode(text)`` without its two Python frames: the guided tier
-    parses once per fix, so they were a fifth of its time on short replies."""
-    try:
-        value, end = _SCAN(text, _SPACE(text, 0).end())
-    except StopIteration as err:
-        raise json.JSONDecodeError("Expecting value", text, err.value) from None
-    end = _SPACE(text, end).end()
-    if end != len(text):
-        raise json.JSONDecodeError("Extra data", text, end)
-    return value
 
 
 # orjson's complaints that name the same fault at the same offset as the standard
@@ -452,19 +434,17 @@ def _read(text: str) -> tuple[Any, tuple[str, int] | None]:
         RecursionError: nesting past the interpreter's limit.
     """
     try:
-        if NINETEEN_DIGITS not in text.encode().translate(DIGITS_TO_ZERO):
+        if not may_hold_big_int(text):
             return orjson.loads(text), None
     except orjson.JSONDecodeError as exc:
         if exc.msg == _TRAILING_COMMA:
             # The stdlib decoder complains at the closer after the comma.
-            return None, ("Expecting value", _SPACE(text, exc.pos + 1).end())
+            return None, ("Expecting value", space_end(text, exc.pos + 1))
         msg = _FROM_ORJSON.get(exc.msg)
         if msg is not None:
             return None, (msg, exc.pos)
-    except UnicodeEncodeError:
-        pass
     try:
-        return _decode(text), None
+        return decode_strict(text), None
     except json.JSONDecodeError as exc:
         return None, (exc.msg, exc.pos)
 

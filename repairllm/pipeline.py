@@ -28,7 +28,7 @@ from .lexical import (
     via_json_repair,
 )
 from .policy import DEFAULT, PRESETS, Policy, resolve_policy
-from .scan import DIGITS_TO_ZERO, NINETEEN_DIGITS, TrailingProse
+from .scan import DIGITS_TO_ZERO, NINETEEN_DIGITS, TrailingProse, may_hold_big_int
 from .schema import ANY, Schema, compile_schema
 
 __all__ = ["Outcome", "repair", "run"]
@@ -137,7 +137,7 @@ def repair(
         chosen_policy = resolve_policy(policy)
     if not outcome and schema is None and text.__class__ is str:
         # The commonest call of all, valid JSON and no schema: one C parse, no records
-        # (this is _plain_json inline: a call costs a tenth of parsing a short reply).
+        # (_plain_json inline, guard and all: a call costs a tenth of parsing a short reply).
         try:
             if NINETEEN_DIGITS not in text.encode().translate(DIGITS_TO_ZERO):
                 return orjson.loads(text)
@@ -172,17 +172,13 @@ _REFUSED: Any = object()
 
 def _plain_json(raw: str) -> Any:
     """The value of strictly valid JSON ``raw``; ``_REFUSED`` if orjson refused it, or
-    ``_NOT_PLAIN`` if it was not asked (a big integer, a lone surrogate)."""
+    ``_NOT_PLAIN`` if it was not asked (a run of digits that may be a big integer)."""
+    if may_hold_big_int(raw):
+        return _NOT_PLAIN  # the strict tier of the lexical stage keeps big integers exact
     try:
-        # A run of 19 digits may be an integer orjson would turn into a float: the strict
-        # tier of the lexical stage keeps those exact (see scan.may_hold_big_int).
-        if NINETEEN_DIGITS in raw.encode().translate(DIGITS_TO_ZERO):
-            return _NOT_PLAIN
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError:  # not JSON, or a lone surrogate the guided tier reads
         return _REFUSED
-    except UnicodeEncodeError:  # a lone surrogate
-        return _NOT_PLAIN
 
 
 def _as_text(text: object) -> str:

@@ -32,6 +32,7 @@ from .errors import RepairLLMError
 from .pipeline import Outcome, run
 from .policy import Policy, resolve_policy
 from .prompts import PromptForm, build_messages, native_options, uses_native
+from .scan import space_end
 from .schema import Schema, compile_schema
 
 __all__ = ["IncrementalParser", "Partial", "astream", "parse_chunks", "stream"]
@@ -49,7 +50,6 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*')
-_SPACE = re.compile(r"[ \t\r\n]*")
 _START = re.compile(r"[{\[]")
 _THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
 _WORDS = {"true": True, "false": False, "null": None}
@@ -188,8 +188,7 @@ class IncrementalParser:
             else:
                 match = _TOKEN.match(text, pos)
                 if match is None:
-                    space = _SPACE.match(text, pos)
-                    after = space.end() if space is not None else pos
+                    after = space_end(text, pos)
                     if after >= end:
                         pos = after
                         break
