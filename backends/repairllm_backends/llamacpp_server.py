@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import socket
 import subprocess
 import sys
@@ -164,6 +165,7 @@ def serve(
         server = LlamaServer(f"http://127.0.0.1:{port}/v1", port, process, path, log_path)
         try:
             _wait_ready(server, startup_timeout)
+            _smoke(server, startup_timeout)
             yield server
         finally:
             server.stop()
@@ -192,3 +194,51 @@ def _wait_ready(server: LlamaServer, timeout: float) -> None:
                 "llamacpp",
             )
         time.sleep(0.2)
+
+
+_PORTABLE_HINT = (
+    "a llama-cpp-python built with its default native flags crashes in llama_decode on "
+    "some CPUs (AVX-512 + AMX): rebuild it with "
+    'CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF" and without pip\'s wheel cache '
+    "(scripts/dev-install.sh does both)"
+)
+
+
+def _smoke(server: LlamaServer, timeout: float) -> None:
+    """Ask for two tokens of a multi-token prompt before anyone relies on the server.
+
+    Listing models proves the server started, not that it can decode: a natively
+    built llama.cpp can answer ``/v1/models`` and then die on the first real prompt.
+    Failing here names the cause once, instead of every test failing with
+    "Connection refused".
+    """
+    body = json.dumps(
+        {
+            "messages": [{"role": "user", "content": "Say hello to the whole world, please."}],
+            "max_tokens": 2,
+            "temperature": 0,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        server.base_url + "/chat/completions",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    problem: str | None = None
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read())
+        if not isinstance(answer, dict) or not answer.get("choices"):
+            problem = f"answered a chat request without choices: {str(answer)[:200]}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        problem = f"failed a two-token chat request ({type(exc).__name__}: {exc})"
+    if problem is None:
+        return
+    time.sleep(0.5)  # let a crashing process finish dying, so poll() tells
+    code = server.process.poll()
+    died = f" and exited with code {code}" if code is not None else ""
+    raise BackendUnreachable(
+        f"the llama.cpp server {problem}{died}; {_PORTABLE_HINT}. "
+        f"Its output ends with:\n{server.log_tail()}",
+        "llamacpp",
+    )
