@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,14 @@ from typing import Any, ClassVar, Literal, TypeAlias
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError, ContextTooLong, InvalidInput
+from .errors import (
+    BackendError,
+    BackendStatusError,
+    BackendUnreachable,
+    ConfigError,
+    ContextTooLong,
+    InvalidInput,
+)
 
 __all__ = [
     "Backend",
@@ -30,6 +38,7 @@ __all__ = [
     "Messages",
     "Usage",
     "as_messages",
+    "refuses_structured",
 ]
 
 Message: TypeAlias = dict[str, Any]
@@ -66,12 +75,17 @@ class Completion:
             the server said.
         usage: prompt and completion tokens.
         raw: the server's response object, for whoever needs more than the text.
+        notes: what the driver did about a structured request that the caller should
+            know: a form the server refused and the one used instead, what a grammar
+            left out, a constraint that could not be applied. Structured calls copy
+            them into the attempt.
     """
 
     text: str
     finish_reason: str | None = "stop"
     usage: Usage = field(default_factory=Usage)
     raw: Any = field(default=None, repr=False, compare=False)
+    notes: tuple[str, ...] = ()
 
     @property
     def truncated(self) -> bool:
@@ -80,11 +94,16 @@ class Completion:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a streamed reply. The last chunk carries ``finish_reason`` and usage."""
+    """A piece of a streamed reply. The last chunk carries ``finish_reason`` and usage.
+
+    ``notes`` (as on :class:`Completion`) come on the first chunk, before any text,
+    so that a reader who stops early still has them.
+    """
 
     text: str
     finish_reason: str | None = None
     usage: Usage | None = None
+    notes: tuple[str, ...] = ()
 
 
 class ChatOptions(BaseModel):
@@ -106,6 +125,25 @@ class ChatOptions(BaseModel):
     json_mode: bool = False
     """Ask the server for any JSON object (weaker than ``json_schema``)."""
     timeout: float | None = Field(default=None, gt=0)
+
+
+# What a server's error says when it is about the structured-output request itself.
+_ABOUT_STRUCTURE = re.compile(r"response_format|json_schema|json_object|grammar|schema|format")
+
+
+def refuses_structured(exc: BackendError) -> bool:
+    """Whether a failed request with a structured-output form was refused *for* that form.
+
+    Servers refuse a form they do not know in several ways: 400 or 422 (vLLM, OpenAI),
+    a 500 whose body names the field (llama-cpp-python's server validates
+    ``response_format`` into an internal error), or dropping the connection mid-request
+    (a server whose grammar compiler crashed). Each means: try the next, weaker form.
+    """
+    if isinstance(exc, BackendStatusError):
+        if exc.status in (400, 422):
+            return True
+        return exc.status >= 500 and bool(_ABOUT_STRUCTURE.search(exc.body or str(exc)))
+    return isinstance(exc, BackendUnreachable) and exc.dropped
 
 
 def as_messages(messages: Messages) -> list[Message]:
@@ -146,6 +184,9 @@ class Backend(ABC):
     supports_json_schema: bool = False
     supports_json_mode: bool = False
     supports_streaming: ClassVar[bool] = True
+    continues_reply: ClassVar[bool] = False
+    """Whether a trailing assistant message is continued in place (the model writes on
+    from its last character) rather than answered as a finished turn."""
     options_cls: ClassVar[type[ChatOptions]] = ChatOptions
 
     model: str = ""
@@ -162,7 +203,7 @@ class Backend(ABC):
     def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
         """Yield the reply in pieces. The default sends one request and yields it whole."""
         completion = self._chat(messages, options)
-        yield Chunk(completion.text, completion.finish_reason, completion.usage)
+        yield Chunk(completion.text, completion.finish_reason, completion.usage, completion.notes)
 
     def count_tokens(self, text: Messages) -> int:
         """Tokens the text or messages take. Drivers with a tokenizer override this.

@@ -190,9 +190,14 @@ class BackendError(RepairLLMError):
 
 
 class BackendUnreachable(BackendError):
-    """The backend could not be reached (connection refused, name not found, server gone)."""
+    """The backend could not be reached (connection refused, name not found, server gone).
+
+    Attributes:
+        dropped: the server was reached but closed the connection mid-request.
+    """
 
     transient = True
+    dropped = False
 
 
 class BackendTimeout(BackendError):

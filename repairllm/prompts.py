@@ -20,7 +20,7 @@ import orjson
 
 from .backend import Backend, Message, Messages, as_messages
 from .ledger import Issue
-from .schema import Schema
+from .schema import Schema, without_keywords
 
 __all__ = [
     "PROMPT_FORMS",
@@ -217,14 +217,11 @@ def native_options(schema: Schema | None) -> dict[str, Any]:
 
 
 def grammar_safe(schema: Any) -> Any:
-    """The schema without ``pattern``, for servers that compile schemas into grammars.
+    """The schema without the ``pattern`` keyword, for servers that compile schemas into grammars.
 
     Regular-expression dialects differ between servers, and llama-cpp-python's server
     (0.3.36) could not parse ``\\d`` in a pattern and then died mid-request. Patterns
     are still checked by validation after the reply, with repair and retry behind it.
+    Only the keyword goes: a property *named* ``pattern`` stays.
     """
-    if isinstance(schema, dict):
-        return {k: grammar_safe(v) for k, v in schema.items() if k != "pattern"}
-    if isinstance(schema, list):
-        return [grammar_safe(v) for v in schema]
-    return schema
+    return without_keywords(schema, frozenset({"pattern"}))

@@ -35,10 +35,9 @@ from tenacity import (
     wait_random,
 )
 
-from .backend import Backend, Chunk, Completion, Message, Messages, Usage
+from .backend import Backend, Chunk, Completion, Message, Messages, Usage, refuses_structured
 from .errors import (
     BackendError,
-    BackendStatusError,
     InvalidInput,
     NoJSONFound,
     RepairFailed,
@@ -78,6 +77,9 @@ class Attempt:
         transient_errors: backend failures retried within this attempt.
         native: whether the server's structured mode constrained the reply.
         error: the message of the error that ended the attempt, if any.
+        notes: what the driver said about the structured request: a form the server
+            refused and the one sent instead, what a grammar left out, a constraint
+            that could not be applied.
     """
 
     raw: str = ""
@@ -90,6 +92,11 @@ class Attempt:
     transient_errors: int = 0
     native: bool = False
     error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, reply: Completion) -> None:
+        """Keep the driver's notes on a reply, each once."""
+        self.notes.extend(n for n in reply.notes if n not in self.notes)
 
     @property
     def ok(self) -> bool:
@@ -143,6 +150,7 @@ class _Plan:
     options: dict[str, Any]
     backoff: float = 0.5
     stop_at_value: bool = True
+    continues_reply: bool = False
 
     def first_messages(self, prompt: Messages) -> list[Message]:
         return build_messages(prompt, self.schema, self.form)
@@ -176,6 +184,7 @@ def _plan(
         options,
         backoff,
         stop_at_value,
+        backend is not None and backend.continues_reply,
     )
 
 
@@ -283,20 +292,29 @@ def _dialogue(prompt: Messages, plan: _Plan) -> Generator[_Request, Completion, 
         reply = yield _Request(messages, {**plan.options, **_native_options(plan)}, attempt)
         attempt.raw, attempt.usage = reply.text, reply.usage
         attempt.finish_reason = reply.finish_reason
+        attempt.note(reply)
         while (
             reply.truncated
             and attempt.continuations < plan.continuations
             and _value_cut_off(attempt.raw, plan)
             and not _looping(attempt.raw)
         ):
-            more = [
-                *messages,
-                {"role": "assistant", "content": attempt.raw},
-                {"role": "user", "content": _CONTINUE.format(tail=attempt.raw[-200:])},
-            ]
-            # A grammar-constrained continuation would start a fresh value: ask plainly.
-            reply = yield _Request(more, dict(plan.options), attempt)
-            attempt.raw += reply.text[_overlap(attempt.raw, reply.text) :]
+            if plan.continues_reply:
+                # The model writes on from the reply's last character, under the same
+                # constraint: the driver feeds the reply so far to its grammar.
+                more = [*messages, {"role": "assistant", "content": attempt.raw}]
+                reply = yield _Request(more, {**plan.options, **_native_options(plan)}, attempt)
+                attempt.raw += reply.text
+            else:
+                more = [
+                    *messages,
+                    {"role": "assistant", "content": attempt.raw},
+                    {"role": "user", "content": _CONTINUE.format(tail=attempt.raw[-200:])},
+                ]
+                # A server's grammar would start a fresh value here: ask plainly.
+                reply = yield _Request(more, dict(plan.options), attempt)
+                attempt.raw += reply.text[_overlap(attempt.raw, reply.text) :]
+            attempt.note(reply)
             attempt.usage = attempt.usage + reply.usage
             attempt.finish_reason = reply.finish_reason
             attempt.continuations += 1
@@ -315,8 +333,15 @@ def _count_transient(attempt: Attempt) -> Callable[[RetryCallState], None]:
 
 
 def _retry_args(plan: _Plan, attempt: Attempt) -> dict[str, Any]:
+    def transient(exc: BaseException) -> bool:
+        # A refusal of the structured form (a 500 about the schema, say) is not
+        # retried as it is: the caller resends without the form.
+        if plan.native and isinstance(exc, BackendError) and refuses_structured(exc):
+            return False
+        return _is_transient(exc)
+
     return {
-        "retry": retry_if_exception(_is_transient),
+        "retry": retry_if_exception(transient),
         "stop": stop_after_attempt(plan.transient + 1),
         "wait": wait_exponential(multiplier=plan.backoff, max=8.0) + wait_random(0, plan.backoff),
         "before_sleep": _count_transient(attempt),
@@ -324,18 +349,23 @@ def _retry_args(plan: _Plan, attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def _without_native(request: _Request, exc: BackendStatusError, plan: _Plan) -> bool:
+def _without_native(request: _Request, exc: BackendError, plan: _Plan) -> bool:
     """Whether to resend without the server's structured mode.
 
-    A server that cannot turn the schema into a grammar answers 400 or 422; the call
-    then goes on with plain prompting, and repair stays the safety net.
+    A server that refuses the structured request (see
+    :func:`~repairllm.backend.refuses_structured`) and whose driver has no weaker
+    form left to try gets the call again with plain prompting; repair stays the
+    safety net, and the attempt says so.
     """
     native = "json_schema" in request.options or "json_mode" in request.options
-    if native and exc.status in (400, 422):
+    if native and refuses_structured(exc):
         plan.native = False
         request.options.pop("json_schema", None)
         request.options.pop("json_mode", None)
         request.attempt.native = False
+        request.attempt.notes.append(
+            f"the backend refused its structured mode ({exc}); asked again without it"
+        )
         return True
     return False
 
@@ -392,6 +422,7 @@ class _Reader:
         self.stopped = False
         self.size = 0
         self.checked = 0
+        self.notes: list[str] = []
 
     def looping(self) -> bool:
         """Whether the reply has fallen into a loop (checked every 300 characters)."""
@@ -412,6 +443,7 @@ class _Reader:
         return False
 
     def add(self, chunk: Chunk) -> None:
+        self.notes.extend(chunk.notes)
         self.size += len(chunk.text)
         self.parts.append(chunk.text)
         if chunk.usage is not None:
@@ -427,7 +459,7 @@ class _Reader:
             usage = Usage(backend.count_tokens(messages), backend.count_tokens(text))
         # "loop": stopped because the reply repeats itself; it is not continued.
         finish = "stop" if self.stopped else (self.finish or "stop")
-        return Completion(text, finish, usage)
+        return Completion(text, finish, usage, notes=tuple(self.notes))
 
 
 def _caller(backend: Backend, plan: _Plan) -> Callable[..., Completion]:
@@ -450,7 +482,7 @@ def _send(backend: Backend, request: _Request, plan: _Plan) -> Completion:
                 return Retrying(**_retry_args(plan, request.attempt))(
                     _caller(backend, plan), request.messages, **request.options
                 )
-            except BackendStatusError as exc:
+            except BackendError as exc:
                 if not _without_native(request, exc, plan):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -470,7 +502,7 @@ async def _asend(backend: Backend, request: _Request, plan: _Plan) -> Completion
                     _acaller(backend, plan), request.messages, **request.options
                 )
                 return result
-            except BackendStatusError as exc:
+            except BackendError as exc:
                 if not _without_native(request, exc, plan):
                     raise
         raise AssertionError("unreachable")  # pragma: no cover

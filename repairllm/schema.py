@@ -25,7 +25,7 @@ from jsonschema.validators import validator_for
 from .errors import SchemaError
 from .ledger import Issue, escape_pointer
 
-__all__ = ["ANY", "JSON_TYPES", "NodeInfo", "Schema", "compile_schema"]
+__all__ = ["ANY", "JSON_TYPES", "NodeInfo", "Schema", "compile_schema", "without_keywords"]
 
 JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
 #: "Any type": a node that constrains nothing.
@@ -347,6 +347,78 @@ def _short(value: Any, limit: int = 200) -> Any:
             return repr(value)[:limit]
         return value if len(text) <= limit else text[:limit] + "…"
     return value
+
+
+# -- rewriting ------------------------------------------------------------------------
+
+# Where JSON Schema keeps subschemas: a keyword's value is one schema, a list of
+# schemas, or an object whose values are schemas. Every other keyword's value is
+# data (enum, const, default, examples, required ...) and is never rewritten.
+_ONE_SCHEMA = frozenset(
+    {
+        "additionalItems",
+        "additionalProperties",
+        "contains",
+        "else",
+        "if",
+        "items",
+        "not",
+        "propertyNames",
+        "then",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "contentSchema",
+    }
+)
+_SCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems", "items"})
+_SCHEMA_MAP = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
+
+
+def without_keywords(schema: Any, keywords: frozenset[str] | set[str]) -> Any:
+    """A copy of ``schema`` without the given keywords, wherever they stand as keywords.
+
+    A property that happens to be *named* like a keyword (``{"properties":
+    {"pattern": ...}}``) is a name, not a keyword, and stays; so do enum values,
+    defaults and examples. Used to leave out of a grammar what the grammar engine
+    cannot enforce (validation still checks it after the reply).
+
+    The walk is iterative, so a deeply nested schema cannot exhaust the stack.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    stack: list[tuple[dict[str, Any], dict[str, Any]]] = [(schema, out)]
+    while stack:
+        source, target = stack.pop()
+        for key, value in source.items():
+            if key in keywords:
+                continue
+            if key in _SCHEMA_MAP and isinstance(value, dict):
+                copied: dict[str, Any] = {}
+                for name, sub in value.items():
+                    copied[name] = _copy_schema(sub, stack)
+                target[key] = copied
+            elif key in _SCHEMA_LIST and isinstance(value, list):
+                target[key] = [_copy_schema(sub, stack) for sub in value]
+            elif key in _ONE_SCHEMA or (key == "dependencies" and isinstance(value, dict)):
+                if key == "dependencies":
+                    # draft 4-7: a property's dependency is a schema or a list of names.
+                    target[key] = {name: _copy_schema(sub, stack) for name, sub in value.items()}
+                else:
+                    target[key] = _copy_schema(value, stack)
+            else:
+                target[key] = value
+    return out
+
+
+def _copy_schema(sub: Any, stack: list[tuple[dict[str, Any], dict[str, Any]]]) -> Any:
+    if not isinstance(sub, dict):
+        return sub
+    target: dict[str, Any] = {}
+    stack.append((sub, target))
+    return target
 
 
 # -- building and caching --------------------------------------------------------------

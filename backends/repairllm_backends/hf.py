@@ -55,6 +55,8 @@ from repairllm.errors import (
     RepairLLMError,
 )
 
+from . import _hf_grammar as _grammar
+
 if TYPE_CHECKING:
     import torch
 
@@ -262,8 +264,10 @@ class HFBackend(Backend):
     """
 
     name: ClassVar[str] = "hf"
+    # Set per instance: grammar-constrained decoding needs llguidance (in the hf extra).
     supports_json_schema: bool = False
     supports_json_mode: bool = False
+    continues_reply: ClassVar[bool] = True
     supports_streaming: ClassVar[bool] = True
     options_cls: ClassVar[type[ChatOptions]] = HFOptions
 
@@ -308,6 +312,7 @@ class HFBackend(Backend):
         if timeout is not None:
             self.defaults.setdefault("timeout", timeout)
         self.options()  # fail now, not on the first call, when defaults hold a bad option
+        self.supports_json_schema = self.supports_json_mode = _grammar.available()
         self.loaded_from_cache = False
         self.cache_path: Path | None = None
         self._lock = threading.Lock()
@@ -561,7 +566,8 @@ class HFBackend(Backend):
         generated = output[0, run.prompt_tokens :].tolist()
         text = self.tokenizer.decode(generated, skip_special_tokens=True)
         text, finish = run.finish(text, generated)
-        return Completion(text, finish, Usage(run.prompt_tokens, len(generated)), raw=generated)
+        usage = Usage(run.prompt_tokens, len(generated))
+        return Completion(text, finish, usage, raw=generated, notes=run.notes())
 
     def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
         from transformers import TextIteratorStreamer
@@ -581,6 +587,9 @@ class HFBackend(Backend):
 
         thread = threading.Thread(target=work, name="repairllm-hf-generate", daemon=True)
         thread.start()
+        if run.grammar is not None and run.grammar.notes:
+            # What the grammar left out is known before the first token.
+            yield Chunk("", notes=tuple(run.grammar.notes))
         emitted = 0
         cut = False
         text = ""
@@ -624,15 +633,17 @@ class _Run:
 
     def __init__(self, backend: HFBackend, messages: list[Message], options: ChatOptions) -> None:
         assert isinstance(options, HFOptions)
-        if options.json_schema is not None or options.json_mode:
+        structured = options.json_schema is not None or options.json_mode
+        if structured and not backend.supports_json_schema:
             raise ConfigError(
-                "the hf driver has no native structured mode (json_schema/json_mode); "
-                "leave them unset and let repairllm repair the reply"
+                "grammar-constrained decoding (json_schema/json_mode) needs llguidance: "
+                f"{INSTALL_HINT}; or leave them unset and let repairllm repair the reply"
             )
         self.backend = backend
         self.options = options
         encoded = backend._encode(messages)
         self.prompt_tokens = int(encoded["input_ids"].shape[-1])
+        self.grammar: _grammar.GrammarMask | None = None
         self.stops = [s for s in options.stop or [] if s]
         self.cancel = threading.Event()
         self.deadline = time.monotonic() + options.timeout if options.timeout else None
@@ -680,7 +691,25 @@ class _Run:
             max_new_tokens=self.max_new_tokens,
             stopping_criteria=_criteria(self),
         )
+        if structured:
+            last = messages[-1]
+            # A trailing assistant message is the reply so far (a continuation): the
+            # grammar picks up where it stopped.
+            prefix = _content_text(last.get("content"), 0) if last["role"] == "assistant" else ""
+            self.grammar = _grammar.build_mask(
+                backend.tokenizer,
+                options.json_schema,
+                eos=eos,
+                prompt_tokens=self.prompt_tokens,
+                vocab_size=int(backend.hf_model.config.vocab_size),
+                prefix=prefix,
+            )
+            if self.grammar.active:
+                kwargs["logits_processor"] = _processors(self.grammar)
         self.kwargs = kwargs
+
+    def notes(self) -> tuple[str, ...]:
+        return tuple(self.grammar.notes) if self.grammar is not None else ()
 
     @contextlib.contextmanager
     def seeded(self) -> Iterator[None]:
@@ -749,6 +778,17 @@ class _Run:
         if len(generated) >= self.max_new_tokens:
             return text, "length"
         return text, "stop"
+
+
+def _processors(mask: _grammar.GrammarMask) -> Any:
+    """A transformers LogitsProcessorList that applies the grammar's mask."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    class _Grammar(LogitsProcessor):
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> Any:
+            return mask(input_ids, scores)
+
+    return LogitsProcessorList([_Grammar()])
 
 
 def _criteria(run: _Run) -> Any:

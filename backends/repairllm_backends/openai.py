@@ -18,10 +18,19 @@ import os
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from repairllm.backend import Backend, ChatOptions, Chunk, Completion, Message, Messages, Usage
+from repairllm.backend import (
+    Backend,
+    ChatOptions,
+    Chunk,
+    Completion,
+    Message,
+    Messages,
+    Usage,
+    refuses_structured,
+)
 from repairllm.errors import (
     BackendError,
     BackendStatusError,
@@ -168,6 +177,8 @@ class OpenAIBackend(Backend):
             max_retries=self.max_retries,
         )
         self._closed = False
+        # Structured-output forms this server refused: not sent again.
+        self._refused_forms: set[str] = set()
 
     def __repr__(self) -> str:
         preset = self.preset.name if self.preset else None
@@ -179,24 +190,38 @@ class OpenAIBackend(Backend):
     # -- the contract -------------------------------------------------------------------
 
     def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
-        params = self._params(messages, options, stream=False)
-        with self._errors():
-            response = self._client.chat.completions.create(**params)
+        tried = _Forms(self, options)
+        while True:
+            params = self._params(messages, options, stream=False, form=tried.form)
+            try:
+                with self._errors():
+                    response = self._client.chat.completions.create(**params)
+                break
+            except BackendError as exc:
+                tried.refused(exc)
         text, finish, usage = self._read(response)
         if usage is None:
             usage = self._count_usage(messages, text)
-        return Completion(text, finish, usage, response)
+        return Completion(text, finish, usage, response, notes=tried.notes())
 
     def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
-        params = self._params(messages, options, stream=True)
+        tried = _Forms(self, options)
         state = _StreamState(self.name)
-        with self._errors():
-            events = self._client.chat.completions.create(**params)
-            with events:
-                for event in events:
-                    text = state.feed(event)
-                    if text:
-                        yield Chunk(text)
+        while True:
+            params = self._params(messages, options, stream=True, form=tried.form)
+            try:
+                with self._errors():
+                    events = self._client.chat.completions.create(**params)
+                break
+            except BackendError as exc:
+                tried.refused(exc)
+        if tried.notes():
+            yield Chunk("", notes=tried.notes())
+        with self._errors(), events:
+            for event in events:
+                text = state.feed(event)
+                if text:
+                    yield Chunk(text)
             finish, usage = state.end()
         if usage is None:
             usage = self._count_usage(messages, state.text)
@@ -208,22 +233,43 @@ class OpenAIBackend(Backend):
         The preparation (option checks, token counting, model discovery) may make
         small HTTP requests of its own, so it runs in a worker thread.
         """
-        msgs, params = await asyncio.to_thread(self._prepared, messages, options, False)
+        msgs, opts = await asyncio.to_thread(self._prepare, messages, options)
+        tried = _Forms(self, opts)
         async with self._async_client() as client:
-            with self._errors():
-                response = await client.chat.completions.create(**params)
+            while True:
+                params = await asyncio.to_thread(
+                    self._params, msgs, opts, stream=False, form=tried.form
+                )
+                try:
+                    with self._errors():
+                        response = await client.chat.completions.create(**params)
+                    break
+                except BackendError as exc:
+                    tried.refused(exc)
         text, finish, usage = self._read(response)
         if usage is None:
             usage = await asyncio.to_thread(self._count_usage, msgs, text)
-        return Completion(text, finish, usage, response)
+        return Completion(text, finish, usage, response, notes=tried.notes())
 
     async def astream(self, messages: Messages, **options: Any) -> AsyncIterator[Chunk]:
         """Async :meth:`stream`, over ``openai.AsyncOpenAI``."""
-        msgs, params = await asyncio.to_thread(self._prepared, messages, options, True)
+        msgs, opts = await asyncio.to_thread(self._prepare, messages, options)
+        tried = _Forms(self, opts)
         state = _StreamState(self.name)
         async with self._async_client() as client:
+            while True:
+                params = await asyncio.to_thread(
+                    self._params, msgs, opts, stream=True, form=tried.form
+                )
+                try:
+                    with self._errors():
+                        events = await client.chat.completions.create(**params)
+                    break
+                except BackendError as exc:
+                    tried.refused(exc)
+            if tried.notes():
+                yield Chunk("", notes=tried.notes())
             with self._errors():
-                events = await client.chat.completions.create(**params)
                 async with events:
                     async for event in events:
                         text = state.feed(event)
@@ -274,14 +320,13 @@ class OpenAIBackend(Backend):
 
     # -- requests -----------------------------------------------------------------------
 
-    def _prepared(
-        self, messages: Messages, options: Mapping[str, Any], stream: bool
-    ) -> tuple[list[Message], dict[str, Any]]:
-        msgs, opts = self._prepare(messages, options)
-        return msgs, self._params(msgs, opts, stream=stream)
-
     def _params(
-        self, messages: list[Message], options: ChatOptions, *, stream: bool
+        self,
+        messages: list[Message],
+        options: ChatOptions,
+        *,
+        stream: bool,
+        form: StructuredForm | None = None,
     ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self._model_name(),
@@ -292,7 +337,7 @@ class OpenAIBackend(Backend):
             value = getattr(options, field)
             if value is not None:
                 params[field] = value
-        response_format = self._response_format(options)
+        response_format = _response_format(options, form)
         if response_format is not None:
             params["response_format"] = response_format
         if stream:
@@ -302,7 +347,17 @@ class OpenAIBackend(Backend):
             params["stream_options"] = {"include_usage": True}
         return params
 
-    def _response_format(self, options: ChatOptions) -> dict[str, Any] | None:
+    def structured_forms(self, options: ChatOptions) -> list[StructuredForm | None]:
+        """The ``response_format`` forms to try for these options, best first.
+
+        A JSON Schema goes first in the form the preset names (OpenAI's
+        ``json_schema``, or llama-cpp-python's ``json_object`` with ``schema``), then
+        in the other, then as plain JSON mode, then unconstrained. Forms this server
+        refused before are skipped: the driver remembers them for its lifetime.
+
+        Raises:
+            ConfigError: when a mode is asked for that the server is not known to have.
+        """
         if options.json_schema is not None:
             if not self.supports_json_schema:
                 raise ConfigError(
@@ -310,23 +365,20 @@ class OpenAIBackend(Backend):
                     "drop the json_schema option (repair still validates the reply), or pass "
                     "supports_json_schema=True if the server does support it"
                 )
-            schema = options.json_schema
+            forms: list[StructuredForm | None] = ["json_schema", "json_object_schema"]
             if self._schema_form() == "json_object":
-                return {"type": "json_object", "schema": schema}
-            title = schema.get("title") if isinstance(schema.get("title"), str) else ""
-            name = _SCHEMA_NAME.sub("_", str(title)).strip("_")[:64] or "response"
-            return {
-                "type": "json_schema",
-                "json_schema": {"name": name, "schema": schema, "strict": True},
-            }
-        if options.json_mode:
+                forms.reverse()
+            forms.append("json_object")
+        elif options.json_mode:
             if not self.supports_json_mode:
                 raise ConfigError(
                     f"{self._where()} is not known to support JSON mode; drop json_mode, "
                     "or pass supports_json_mode=True if the server does support it"
                 )
-            return {"type": "json_object"}
-        return None
+            forms = ["json_object"]
+        else:
+            return [None]
+        return [*forms, None]
 
     def _schema_form(self) -> str:
         # llama-cpp-python's server takes a schema only inside {"type": "json_object"};
@@ -441,6 +493,67 @@ class OpenAIBackend(Backend):
         return f"the server at {self.base_url}{preset}"
 
 
+StructuredForm = Literal["json_schema", "json_object_schema", "json_object"]
+_FORM_NAMES: dict[StructuredForm | None, str] = {
+    "json_schema": 'response_format {"type": "json_schema"}',
+    "json_object_schema": 'response_format {"type": "json_object", "schema": ...}',
+    "json_object": 'response_format {"type": "json_object"} (JSON mode)',
+    None: "no response_format (repair and validation only)",
+}
+
+
+def _response_format(options: ChatOptions, form: StructuredForm | None) -> dict[str, Any] | None:
+    schema = options.json_schema
+    if form is None:
+        return None
+    if form == "json_object" or schema is None:
+        return {"type": "json_object"}
+    if form == "json_object_schema":
+        return {"type": "json_object", "schema": schema}
+    title = schema.get("title") if isinstance(schema.get("title"), str) else ""
+    name = _SCHEMA_NAME.sub("_", str(title)).strip("_")[:64] or "response"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+class _Forms:
+    """The structured forms one request goes through, and what the server said of each.
+
+    ``form`` is the one to send now. ``refused(exc)`` either moves to the next form,
+    remembering on the backend that this one was refused, or re-raises ``exc`` when
+    it was not a refusal of the form (or no form is left).
+    """
+
+    def __init__(self, backend: OpenAIBackend, options: ChatOptions) -> None:
+        self.backend = backend
+        wanted = backend.structured_forms(options)
+        self.forms = [f for f in wanted if f is None or f not in backend._refused_forms]
+        self.skipped = [f for f in wanted if f not in self.forms]
+        self.said: list[str] = []
+
+    @property
+    def form(self) -> StructuredForm | None:
+        return self.forms[0]
+
+    def refused(self, exc: BackendError) -> None:
+        form = self.forms[0]
+        if form is None or len(self.forms) == 1 or not refuses_structured(exc):
+            raise exc
+        self.backend._refused_forms.add(form)
+        self.forms.pop(0)
+        status = getattr(exc, "status", None)
+        how = f"HTTP {status}" if status else "the connection dropped"
+        self.said.append(
+            f"the server refused {_FORM_NAMES[form]} ({how}); sent {_FORM_NAMES[self.form]}"
+        )
+
+    def notes(self) -> tuple[str, ...]:
+        earlier = [
+            f"the server refused {_FORM_NAMES[f]} earlier; sent {_FORM_NAMES[self.form]}"
+            for f in self.skipped[:1]
+        ]
+        return (*earlier, *self.said)
+
+
 class _StreamState:
     """What a stream has said so far: its text, its finish reason, its usage."""
 
@@ -537,7 +650,8 @@ def translate_error(
         )
     if isinstance(exc, openai.APIConnectionError):
         cause = _cause(exc)
-        if cause.startswith("Connect"):  # httpx's ConnectError: nothing listens there
+        dropped = not cause.startswith("Connect")  # httpx's ConnectError: nothing listens
+        if not dropped:
             what = (
                 f"could not connect to {url} ({cause}); "
                 "check that the server is running and that base_url is right"
@@ -547,7 +661,9 @@ def translate_error(
                 f"lost the connection to {url} mid-request ({cause}); "
                 "the server may have stopped, so retrying may succeed"
             )
-        return BackendUnreachable(clean(what), backend)
+        unreachable = BackendUnreachable(clean(what), backend)
+        unreachable.dropped = dropped
+        return unreachable
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         body = clean(_body_text(exc))

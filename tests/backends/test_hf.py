@@ -279,10 +279,14 @@ def test_prompt_beyond_the_context_is_refused_before_generating(cache_dir: Path)
 @pytest.mark.parametrize(
     "option", [{"json_schema": {"type": "object"}}, {"json_mode": True}], ids=["schema", "mode"]
 )
-def test_structured_modes_are_refused(llm: HFBackend, option: dict[str, Any]) -> None:
-    assert not llm.supports_json_schema
-    assert not llm.supports_json_mode
-    with pytest.raises(ConfigError, match="no native structured mode"):
+def test_structured_modes_without_llguidance_are_refused_with_the_hint(
+    llm: HFBackend, option: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a user without the hf extra's llguidance sees; the grammar tests are in
+    # test_hf_grammar.py.
+    monkeypatch.setattr(llm, "supports_json_schema", False)
+    monkeypatch.setattr(llm, "supports_json_mode", False)
+    with pytest.raises(ConfigError, match=r"needs llguidance.*repairllm\[hf\]"):
         llm.chat(ASK, max_tokens=2, **option)
 
 

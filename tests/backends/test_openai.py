@@ -509,6 +509,119 @@ def test_json_schema_form_follows_the_preset(
     assert second.body["response_format"] == {"type": "json_object"}
 
 
+def _refusing(refused: dict[str, tuple[int, bytes]]) -> Route:
+    """A chat route that refuses the response_format kinds in ``refused`` with a status."""
+
+    def route(h: BaseHTTPRequestHandler, body: Any) -> None:
+        rf = body.get("response_format")
+        kind = None if rf is None else ("json_object_schema" if "schema" in rf else rf["type"])
+        if kind in refused:
+            status, text = refused[kind]
+            if status == 0:  # drop the connection without an answer
+                h.close_connection = True
+                h.connection.shutdown(socket.SHUT_RDWR)
+                return
+            send_raw(h, status, text, "application/json")
+            return
+        if body.get("stream"):
+            send_sse(h, [chunk("{}"), chunk(None, "stop")])
+        else:
+            send_json(h, 200, completion("{}"))
+
+    return route
+
+
+def _kinds(fake: FakeServer) -> list[str | None]:
+    out: list[str | None] = []
+    for seen in fake.chat_requests():
+        rf = seen.body.get("response_format")
+        out.append(None if rf is None else ("json_object_schema" if "schema" in rf else rf["type"]))
+    return out
+
+
+_ABOUT_RF = b'{"detail": "1 validation error: response_format.type must be json_object"}'
+
+
+@pytest.mark.parametrize(
+    ("refused", "sent"),
+    [
+        ({"json_schema": (500, _ABOUT_RF)}, ["json_schema", "json_object_schema"]),
+        ({"json_schema": (400, b"{}")}, ["json_schema", "json_object_schema"]),
+        (
+            {"json_schema": (422, b"{}"), "json_object_schema": (500, b'{"e": "grammar"}')},
+            ["json_schema", "json_object_schema", "json_object"],
+        ),
+        (
+            {
+                "json_schema": (400, b"{}"),
+                "json_object_schema": (400, b"{}"),
+                "json_object": (400, b"{}"),
+            },
+            ["json_schema", "json_object_schema", "json_object", None],
+        ),
+        ({"json_schema": (0, b"")}, ["json_schema", "json_object_schema"]),
+    ],
+    ids=["500-about-format", "400", "422-then-500-grammar", "all-refused", "dropped"],
+)
+@pytest.mark.parametrize("how", ["chat", "stream", "achat", "astream"])
+def test_refused_structured_forms_fall_through_and_are_remembered(
+    fake: FakeServer, refused: dict[str, tuple[int, bytes]], sent: list[str | None], how: str
+) -> None:
+    fake.routes["POST", "/v1/chat/completions"] = _refusing(refused)
+
+    def ask(llm: OpenAIBackend) -> tuple[str, tuple[str, ...]]:
+        if how == "chat":
+            out = llm.chat("hi", json_schema=SCHEMA)
+            return out.text, out.notes
+        if how == "stream":
+            chunks = list(llm.stream("hi", json_schema=SCHEMA))
+        else:
+
+            async def run() -> Any:
+                if how == "achat":
+                    return await llm.achat("hi", json_schema=SCHEMA)
+                return [c async for c in llm.astream("hi", json_schema=SCHEMA)]
+
+            result = asyncio.run(run())
+            if how == "achat":
+                return result.text, result.notes
+            chunks = result
+        return "".join(c.text for c in chunks), tuple(n for c in chunks for n in c.notes)
+
+    with OpenAIBackend(base_url=fake.url, model="m", supports_json_schema=True, timeout=5) as llm:
+        text, notes = ask(llm)
+        assert text == "{}"
+        assert _kinds(fake) == sent
+        assert len(notes) == len(sent) - 1
+        assert all("refused" in n for n in notes)
+        # Remembered: the next call goes straight to the form that worked.
+        before = len(fake.chat_requests())
+        _, notes = ask(llm)
+        assert _kinds(fake)[before:] == [sent[-1]]
+        assert len(notes) == 1
+        assert "earlier" in notes[0]
+
+
+def test_a_500_that_is_not_about_the_format_is_not_a_refusal(fake: FakeServer) -> None:
+    fake.routes["POST", "/v1/chat/completions"] = _refusing(
+        {"json_schema": (500, b"upstream model crashed: CUDA OOM")}
+    )
+    with (
+        OpenAIBackend(base_url=fake.url, model="m", supports_json_schema=True, timeout=5) as llm,
+        pytest.raises(BackendStatusError) as info,
+    ):
+        llm.chat("hi", json_schema=SCHEMA)
+    assert info.value.status == 500
+    assert _kinds(fake) == ["json_schema"]
+
+
+def test_a_request_without_a_form_is_never_retried_by_the_chain(fake: FakeServer) -> None:
+    fake.routes["POST", "/v1/chat/completions"] = _refusing({None: (400, b"{}")})  # type: ignore[dict-item]
+    with local(fake) as llm, pytest.raises(BackendStatusError):
+        llm.chat("hi")
+    assert _kinds(fake) == [None]
+
+
 def test_structured_mode_the_server_lacks_is_refused(fake: FakeServer) -> None:
     with OpenAIBackend(preset="fastchat", base_url=fake.url, model="m") as llm:
         assert not llm.supports_json_schema
@@ -723,18 +836,48 @@ def test_real_json_schema_output_validates(llm: OpenAIBackend) -> None:
 
 
 @pytest.mark.server
-def test_real_server_refuses_the_openai_json_schema_form(llama_server: LlamaServer) -> None:
-    # Why the llamacpp preset sends {"type": "json_object", "schema": ...}: this
-    # server (llama-cpp-python 0.3.x) refuses OpenAI's own form. If this starts to
-    # pass, the server learnt the form and the preset can switch.
-    with (
-        OpenAIBackend(base_url=llama_server.base_url, supports_json_schema=True, timeout=30) as llm,
-        pytest.raises(BackendStatusError) as info,
-    ):
-        llm.chat("hi", json_schema={"type": "object"}, max_tokens=4)
-    # It answers 500, with pydantic's complaint about response_format.type.
-    assert info.value.status in (400, 422, 500)
-    assert "json_object" in info.value.body
+def test_real_server_refusal_of_the_openai_form_moves_to_the_next_one(
+    llama_server: LlamaServer,
+) -> None:
+    # llama-cpp-python 0.3.x answers OpenAI's own {"type": "json_schema"} with HTTP 500
+    # (pydantic's complaint about response_format.type); the driver then sends the
+    # schema inside {"type": "json_object"}, which that server accepts, and remembers.
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 20}},
+        "required": ["city"],
+    }
+    with OpenAIBackend(
+        base_url=llama_server.base_url, supports_json_schema=True, timeout=60
+    ) as llm:
+        out = llm.chat("Name a city as JSON.", json_schema=schema, max_tokens=24, temperature=0)
+        jsonschema.validate(json.loads(out.text), schema)
+        assert any("refused" in n and "json_schema" in n for n in out.notes), out.notes
+        again = llm.chat("Name a city as JSON.", json_schema=schema, max_tokens=24, temperature=0)
+        assert any("earlier" in n for n in again.notes), again.notes
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_real_connect_openai_at_a_llamacpp_server_gives_valid_values(
+    llama_server: LlamaServer,
+) -> None:
+    # The way most people point an OpenAI client at a local server: the "openai"
+    # preset, whose JSON Schema form this server refuses.
+    from repairllm import connect, generate
+
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    with connect("openai", base_url=llama_server.base_url, dotenv=None) as llm:
+        for prompt in ("Alice is 31.", "Bob Stone is 45 years old.", "Carla, aged 27."):
+            result = generate(llm, prompt, schema, outcome=True, temperature=0, max_tokens=48)
+            jsonschema.validate(result.data, schema)
+            assert result.attempts[-1].native
+    notes = [n for a in result.attempts for n in a.notes]
+    assert any("earlier" in n for n in notes), notes
 
 
 @pytest.mark.server
