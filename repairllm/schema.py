@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -376,7 +376,11 @@ _SCHEMA_MAP = frozenset(
 )
 
 
-def without_keywords(schema: Any, keywords: frozenset[str] | set[str]) -> Any:
+def without_keywords(
+    schema: Any,
+    keywords: frozenset[str] | set[str],
+    keep: Callable[[str, Any], bool] | None = None,
+) -> Any:
     """A copy of ``schema`` without the given keywords, wherever they stand as keywords.
 
     A property that happens to be *named* like a keyword (``{"properties":
@@ -384,6 +388,7 @@ def without_keywords(schema: Any, keywords: frozenset[str] | set[str]) -> Any:
     defaults and examples. Used to leave out of a grammar what the grammar engine
     cannot enforce (validation still checks it after the reply).
 
+    ``keep(keyword, value)``, when given, spares the occurrences it returns true for.
     The walk is iterative, so a deeply nested schema cannot exhaust the stack.
     """
     if not isinstance(schema, dict):
@@ -393,7 +398,7 @@ def without_keywords(schema: Any, keywords: frozenset[str] | set[str]) -> Any:
     while stack:
         source, target = stack.pop()
         for key, value in source.items():
-            if key in keywords:
+            if key in keywords and not (keep is not None and keep(key, value)):
                 continue
             if key in _SCHEMA_MAP and isinstance(value, dict):
                 copied: dict[str, Any] = {}

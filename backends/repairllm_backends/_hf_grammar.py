@@ -55,6 +55,16 @@ _COMPILE_OPTIONS: dict[str, Any] = {
 }
 _LEFT_OUT_ALWAYS = frozenset({"format"})
 _CACHE_SIZE = 128
+# Formats whose every value has one short, fixed shape: a grammar can enforce them
+# without letting a small model open a value it can never finish. email, uri and
+# hostname are open-ended; a grammar for them let SmolLM2 write "example.com and
+# then nothing it could close the string with.
+_GRAMMAR_FORMATS = frozenset({"date", "time", "date-time", "uuid", "ipv4", "ipv6"})
+
+
+def _fixed_shape_format(keyword: str, value: Any) -> bool:
+    return keyword == "format" and value in _GRAMMAR_FORMATS
+
 
 _lock = threading.Lock()
 _tokenizers: dict[tuple[str, tuple[int, ...]], Any] = {}
@@ -99,9 +109,12 @@ def _compile(schema: Any, tokenizer: Any) -> tuple[str | None, tuple[str, ...]]:
         # JSON mode: any JSON object.
         schema = {"type": "object"}
     notes: list[str] = []
-    base = without_keywords(schema, _LEFT_OUT_ALWAYS)
+    base = without_keywords(schema, _LEFT_OUT_ALWAYS, keep=_fixed_shape_format)
     if base != schema:
-        notes.append("format is left out of the grammar and checked by validation")
+        notes.append(
+            "formats other than date, time, date-time, uuid, ipv4 and ipv6 are left out "
+            "of the grammar and checked by validation"
+        )
     tries: list[tuple[Any, dict[str, Any], str | None]] = [
         (base, {}, None),
         (

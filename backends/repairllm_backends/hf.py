@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -60,9 +60,18 @@ from . import _hf_grammar as _grammar
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "HFBackend", "HFOptions", "cache_entry", "cache_root"]
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "GRAMMAR_REPEAT_PENALTY",
+    "HFBackend",
+    "HFOptions",
+    "cache_entry",
+    "cache_root",
+]
 
 INSTALL_HINT = "pip install 'repairllm[hf]'"
+GRAMMAR_REPEAT_PENALTY = 1.1
+GRAMMAR_ARRAY_DECAY = 1.0
 DEFAULT_MAX_NEW_TOKENS = 512
 """Reply limit when neither the call, ``defaults`` nor ``generation_config`` sets one:
 a CPU-bound model left to fill an 8k context would run for minutes."""
@@ -71,6 +80,8 @@ _CACHE_FORMAT = 1
 """Bump when the cache layout changes, so old entries are ignored rather than misread."""
 _CACHE_MARKER = "repairllm-cache.json"
 _WEIGHTS = "model.safetensors"
+_PUNCT = ' {}[],:"\n\t'
+_LITERALS = frozenset({"true", "false", "null"})
 _SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "typical_p")
 
 # Loading and tqdm patching touch process-wide state; one load at a time.
@@ -82,6 +93,18 @@ class HFOptions(ChatOptions):
 
     top_k: int | None = Field(default=None, ge=0)
     repetition_penalty: float | None = Field(default=None, gt=0)
+    """transformers' penalty on every token already in the sequence, prompt included."""
+    repeat_penalty: float | None = Field(default=None, gt=0)
+    """A penalty on tokens among the reply's last ``repeat_window`` tokens only, as
+    llama.cpp's ``repeat_penalty`` does; the prompt is not penalised, so copying a value
+    from it costs nothing. Under a grammar it defaults to
+    :data:`GRAMMAR_REPEAT_PENALTY`: a constrained small model otherwise loops inside
+    the value (the same array item or sentence until the token limit)."""
+    repeat_window: int = Field(default=64, gt=0)
+    array_decay: float = Field(default=GRAMMAR_ARRAY_DECAY, ge=0)
+    """Under a grammar, the logit taken from "another item" per item an array already
+    holds. A constrained small model rarely knows when a list ends and writes new
+    items until the token limit; 0 turns it off."""
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -246,8 +269,9 @@ class HFBackend(Backend):
         dtype: a torch dtype or its name (``"bfloat16"``); default float32 on CPU,
             bfloat16 (or float16) on GPUs.
         threads: CPU threads for torch (``torch.set_num_threads``, process-wide); default
-            ``min(4, cores // 2)``, at least 1: on a shared CPU more threads than free
-            cores is several times slower.
+            every core this process may use, at most 8 (SmolLM2-135M on 2 cores: 17
+            tokens/s on one thread, 26 on two). On a CPU shared with other work, pass
+            fewer: more threads than free cores is several times slower.
         cache_dir: where converted GGUF files are cached (see :func:`cache_root`).
         context_length: the context window; default the config's
             ``max_position_embeddings``.
@@ -326,7 +350,7 @@ class HFBackend(Backend):
             raise ConfigError(f"unknown device {device!r}: {exc}") from exc
         self.dtype = self._dtype(dtype)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        self.threads = threads if threads is not None else min(4, max(1, (cores or 2) // 2))
+        self.threads = threads if threads is not None else min(8, max(1, cores or 1))
         if self.threads < 1:
             raise ConfigError(f"threads must be at least 1, got {self.threads}")
         torch.set_num_threads(self.threads)
@@ -511,6 +535,53 @@ class HFBackend(Backend):
         if eos is None:
             return set()
         return {int(eos)} if isinstance(eos, int) else {int(i) for i in eos}
+
+    def _token_texts(self) -> list[str]:
+        """Each token id's text on its own (cached): for the grammar-time processors."""
+        cached: list[str] | None = getattr(self, "_texts", None)
+        if cached is None:
+            size = int(self.hf_model.config.vocab_size)
+            cached = self.tokenizer.batch_decode([[i] for i in range(size)])
+            self._texts = cached
+        return cached
+
+    def _comma_classes(self) -> dict[str, Any]:
+        """Token ids that write a separating comma, by the closers before it (cached).
+
+        ``""``: the token starts with the comma (after spaces); ``'"}'``: it closes a
+        string and an object first; and so on.
+        """
+        cached: dict[str, Any] | None = getattr(self, "_commas", None)
+        if cached is None:
+            import torch
+
+            found: dict[str, list[int]] = {}
+            for i, text in enumerate(self._token_texts()):
+                head, comma, _ = text.partition(",")
+                closers = head.replace(" ", "")
+                # At most one quote, and only first: it closes the string the comma follows.
+                if (
+                    comma
+                    and len(closers) <= 4
+                    and not closers.strip('"}]')
+                    and '"' not in closers[1:]
+                ):
+                    found.setdefault(closers, []).append(i)
+            cached = {k: torch.tensor(v, dtype=torch.long) for k, v in found.items()}
+            self._commas = cached
+        return cached
+
+    def _structural_tokens(self) -> frozenset[int]:
+        """Ids of the tokens that are only JSON punctuation, spaces or a literal (cached)."""
+        cached: frozenset[int] | None = getattr(self, "_structural", None)
+        if cached is None:
+            cached = frozenset(
+                i
+                for i, text in enumerate(self._token_texts())
+                if text and (not text.strip(_PUNCT) or text.strip(_PUNCT) in _LITERALS)
+            )
+            self._structural = cached
+        return cached
 
     def _special_token_id(self, token: str | None) -> int | None:
         """The id of ``token`` when it is one special token, which decoding would drop."""
@@ -704,8 +775,25 @@ class _Run:
                 vocab_size=int(backend.hf_model.config.vocab_size),
                 prefix=prefix,
             )
-            if self.grammar.active:
-                kwargs["logits_processor"] = _processors(self.grammar)
+        penalty = options.repeat_penalty
+        if penalty is None and self.grammar is not None and self.grammar.active:
+            penalty = GRAMMAR_REPEAT_PENALTY
+        processors: list[Callable[[Any, Any], Any]] = []
+        if penalty is not None and penalty != 1.0:
+            processors.append(
+                _recent_repetition(
+                    self.prompt_tokens,
+                    penalty,
+                    options.repeat_window,
+                    backend._structural_tokens() if self.grammar is not None else frozenset(),
+                )
+            )
+        if self.grammar is not None and self.grammar.active:
+            if options.array_decay:
+                processors.append(_ArrayLength(backend, self.prompt_tokens, options.array_decay))
+            processors.append(self.grammar)
+        if processors:
+            kwargs["logits_processor"] = _processors(processors)
         self.kwargs = kwargs
 
     def notes(self) -> tuple[str, ...]:
@@ -780,15 +868,103 @@ class _Run:
         return text, "stop"
 
 
-def _processors(mask: _grammar.GrammarMask) -> Any:
-    """A transformers LogitsProcessorList that applies the grammar's mask."""
+def _recent_repetition(
+    prompt: int, penalty: float, window: int, exempt: frozenset[int] = frozenset()
+) -> Callable[[Any, Any], Any]:
+    """Penalise tokens among the reply's last ``window`` tokens (the prompt excluded).
+
+    ``exempt`` tokens (JSON punctuation, under a grammar) are never penalised: the
+    structure of a value repeats by nature, and penalising it closes objects early.
+    """
+    import torch
+
+    def apply(input_ids: Any, scores: Any) -> Any:
+        recent = input_ids[:, prompt:][:, -window:]
+        if exempt:
+            kept = [t for t in recent[0].tolist() if t not in exempt]
+            recent = torch.tensor([kept], dtype=input_ids.dtype, device=input_ids.device)
+        if recent.shape[-1] == 0:
+            return scores
+        picked = scores.gather(1, recent)
+        # Positive logits are divided, negative multiplied: both make the token less likely.
+        picked = torch.where(picked > 0, picked / penalty, picked * penalty)
+        return scores.scatter(1, recent, picked)
+
+    return apply
+
+
+class _ArrayLength:
+    """Make "one more item" less likely the longer the array it would extend.
+
+    A small scanner follows the reply's JSON (strings, escapes, nesting) as tokens
+    arrive. A token that writes a comma, perhaps after closing a string and a few
+    containers first (``", "``, ``"}, {"``, ``], [``), is weighed against the array that
+    comma would land in: it loses ``decay`` logits per item that array already holds.
+    The grammar already decides where a comma may stand; this only makes the model
+    say when a list is done.
+    """
+
+    def __init__(self, backend: HFBackend, prompt: int, decay: float) -> None:
+        self.texts = backend._token_texts()
+        self.classes = backend._comma_classes()
+        self.seen = prompt
+        self.decay = decay
+        self.in_string = False
+        self.escaped = False
+        # One [is_array, items] per open container.
+        self.stack: list[list[Any]] = []
+
+    def _feed(self, text: str) -> None:
+        for ch in text:
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif ch == "\\":
+                    self.escaped = True
+                elif ch == '"':
+                    self.in_string = False
+            elif ch == '"':
+                self.in_string = True
+            elif ch in "[{":
+                self.stack.append([ch == "[", 0])
+            elif ch in "]}":
+                if self.stack:
+                    self.stack.pop()
+            elif ch == "," and self.stack:
+                self.stack[-1][1] += 1
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        for token in input_ids[0, self.seen :].tolist():
+            if token < len(self.texts):
+                self._feed(self.texts[token])
+        self.seen = int(input_ids.shape[-1])
+        out = scores
+        for closers, ids in self.classes.items():
+            if closers.startswith('"') != self.in_string:
+                continue
+            pops = len(closers) - self.in_string
+            if pops >= len(self.stack):
+                continue
+            is_array, items = self.stack[len(self.stack) - 1 - pops]
+            if is_array:
+                if out is scores:
+                    out = scores.clone()
+                out[0, ids] -= self.decay * (items + 1)
+        return out
+
+
+def _processors(steps: Sequence[Callable[[Any, Any], Any]]) -> Any:
+    """A transformers LogitsProcessorList that runs ``steps`` in order."""
     from transformers import LogitsProcessor, LogitsProcessorList
 
-    class _Grammar(LogitsProcessor):
-        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> Any:
-            return mask(input_ids, scores)
+    class _Step(LogitsProcessor):
+        def __init__(self, step: Callable[[Any, Any], Any]) -> None:
+            self.step = step
 
-    return LogitsProcessorList([_Grammar()])
+        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> Any:
+            return self.step(input_ids, scores)
+
+    return LogitsProcessorList([_Step(step) for step in steps])
 
 
 def _criteria(run: _Run) -> Any:

@@ -77,6 +77,8 @@ class TaskResult:
     rules: list[str] = field(default_factory=list)
     first_reply: str = ""
     error: str | None = None
+    native: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
 def schemas_dir() -> Path:
@@ -245,6 +247,8 @@ def run_task(
         result.first_reply = first.raw
         result.raw_parse, result.raw_valid = _raw_checks(first.raw, task.schema)
         result.repaired_valid = first.ok
+        result.native = first.native
+        result.notes = sorted({n for a in attempts for n in a.notes})
     result.accuracy = field_accuracy(task.answer, value) if result.final_valid else 0.0
     usage = Usage()
     for attempt in attempts:
@@ -282,6 +286,7 @@ def summarise(results: Sequence[TaskResult]) -> dict[str, Any]:
         "completion_tokens": tokens,
         "seconds": seconds,
         "errors": sum(r.error is not None for r in results),
+        "native": sum(r.native for r in results) / n,
         "failure_classes": dict(classes.most_common()),
     }
 

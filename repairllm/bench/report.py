@@ -33,6 +33,11 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "model"
 
 
+def _mode(card: dict[str, Any]) -> str:
+    """``"-no-native"`` for a run told not to use the backend's structured mode."""
+    return "-no-native" if card.get("config", {}).get("native") is False else ""
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The report card as Markdown."""
     s = card["summary"]
@@ -54,6 +59,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"| generated tokens per valid object | {_num(s.get('tokens_per_valid'))} |",
         f"| seconds per valid object | {_num(s.get('seconds_per_valid'), 2)} |",
         f"| backend errors | {s.get('errors', 0)} |",
+        f"| first replies constrained (grammar, JSON mode) | {_pct(s.get('native'))} |",
+        f"| wall time of the run (s) | {_num(c.get('wall_seconds'))} |",
         "",
         "Failure classes repaired (replies, over all attempts, that needed each rule):",
         "",
@@ -96,7 +103,7 @@ def _plot(names: Sequence[str], summaries: Sequence[dict[str, Any]], path: Path)
 def write_card(card: dict[str, Any], out: Path) -> dict[str, Path | str]:
     """Write ``<model>.json``, ``.md`` and ``.png`` into ``out``; return what was written."""
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / slug(f"{card['backend']}-{Path(card['model']).name}")
+    stem = out / slug(f"{card['backend']}-{Path(card['model']).name}{_mode(card)}")
     written: dict[str, Path | str] = {}
     json_path = stem.with_suffix(".json")
     json_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -123,7 +130,7 @@ def load_card(path: Path) -> dict[str, Any]:
 
 def compare_markdown(cards: Sequence[dict[str, Any]]) -> str:
     """Several report cards side by side."""
-    names = [f"{Path(c['model']).name} ({c['backend']})" for c in cards]
+    names = [f"{Path(c['model']).name} ({c['backend']}{_mode(c)})" for c in cards]
     lines = ["# Model comparison", "", "| measure | " + " | ".join(names) + " |"]
     lines.append("|---|" + "---|" * len(cards))
     for key, label in RATES:
@@ -133,6 +140,7 @@ def compare_markdown(cards: Sequence[dict[str, Any]]) -> str:
     for key, label, digits in (
         ("tokens_per_valid", "tokens per valid object", 1),
         ("seconds_per_valid", "seconds per valid object", 2),
+        ("native", "constrained first replies", 2),
         ("tasks", "tasks", 0),
     ):
         cells = " | ".join(_num(c["summary"].get(key), digits) for c in cards)
