@@ -103,7 +103,7 @@ def _plot(names: Sequence[str], summaries: Sequence[dict[str, Any]], path: Path)
 def write_card(card: dict[str, Any], out: Path) -> dict[str, Path | str]:
     """Write ``<model>.json``, ``.md`` and ``.png`` into ``out``; return what was written."""
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / slug(f"{card['backend']}-{Path(card['model']).name}{_mode(card)}")
+    stem = out / slug(f"{card['backend']}{_mode(card)}-{Path(card['model']).name}")
     written: dict[str, Path | str] = {}
     json_path = stem.with_suffix(".json")
     json_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
