@@ -190,31 +190,15 @@ class OpenAIBackend(Backend):
     # -- the contract -------------------------------------------------------------------
 
     def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
-        tried = _Forms(self, options)
-        while True:
-            params = self._params(messages, options, stream=False, form=tried.form)
-            try:
-                with self._errors():
-                    response = self._client.chat.completions.create(**params)
-                break
-            except BackendError as exc:
-                tried.refused(exc)
+        response, tried = self._create(messages, options, stream=False)
         text, finish, usage = self._read(response)
         if usage is None:
             usage = self._count_usage(messages, text)
         return Completion(text, finish, usage, response, notes=tried.notes())
 
     def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
-        tried = _Forms(self, options)
         state = _StreamState(self.name)
-        while True:
-            params = self._params(messages, options, stream=True, form=tried.form)
-            try:
-                with self._errors():
-                    events = self._client.chat.completions.create(**params)
-                break
-            except BackendError as exc:
-                tried.refused(exc)
+        events, tried = self._create(messages, options, stream=True)
         if tried.notes():
             yield Chunk("", notes=tried.notes())
         with self._errors(), events:
@@ -234,18 +218,8 @@ class OpenAIBackend(Backend):
         small HTTP requests of its own, so it runs in a worker thread.
         """
         msgs, opts = await asyncio.to_thread(self._prepare, messages, options)
-        tried = _Forms(self, opts)
         async with self._async_client() as client:
-            while True:
-                params = await asyncio.to_thread(
-                    self._params, msgs, opts, stream=False, form=tried.form
-                )
-                try:
-                    with self._errors():
-                        response = await client.chat.completions.create(**params)
-                    break
-                except BackendError as exc:
-                    tried.refused(exc)
+            response, tried = await self._acreate(client, msgs, opts, stream=False)
         text, finish, usage = self._read(response)
         if usage is None:
             usage = await asyncio.to_thread(self._count_usage, msgs, text)
@@ -254,19 +228,9 @@ class OpenAIBackend(Backend):
     async def astream(self, messages: Messages, **options: Any) -> AsyncIterator[Chunk]:
         """Async :meth:`stream`, over ``openai.AsyncOpenAI``."""
         msgs, opts = await asyncio.to_thread(self._prepare, messages, options)
-        tried = _Forms(self, opts)
         state = _StreamState(self.name)
         async with self._async_client() as client:
-            while True:
-                params = await asyncio.to_thread(
-                    self._params, msgs, opts, stream=True, form=tried.form
-                )
-                try:
-                    with self._errors():
-                        events = await client.chat.completions.create(**params)
-                    break
-                except BackendError as exc:
-                    tried.refused(exc)
+            events, tried = await self._acreate(client, msgs, opts, stream=True)
             if tried.notes():
                 yield Chunk("", notes=tried.notes())
             with self._errors():
@@ -279,6 +243,39 @@ class OpenAIBackend(Backend):
         if usage is None:
             usage = await asyncio.to_thread(self._count_usage, msgs, state.text)
         yield Chunk("", finish, usage)
+
+    def _create(
+        self, messages: list[Message], options: ChatOptions, *, stream: bool
+    ) -> tuple[Any, _Forms]:
+        """Send the request, moving to the next structured form while one is refused."""
+        tried = _Forms(self, options)
+        while True:
+            params = self._params(messages, options, stream=stream, form=tried.form)
+            try:
+                with self._errors():
+                    return self._client.chat.completions.create(**params), tried
+            except BackendError as exc:
+                tried.refused(exc)
+
+    async def _acreate(
+        self,
+        client: openai.AsyncOpenAI,
+        messages: list[Message],
+        options: ChatOptions,
+        *,
+        stream: bool,
+    ) -> tuple[Any, _Forms]:
+        """Async :meth:`_create` (parameters are built in a thread: they may discover)."""
+        tried = _Forms(self, options)
+        while True:
+            params = await asyncio.to_thread(
+                self._params, messages, options, stream=stream, form=tried.form
+            )
+            try:
+                with self._errors():
+                    return await client.chat.completions.create(**params), tried
+            except BackendError as exc:
+                tried.refused(exc)
 
     def count_tokens(self, text: Messages) -> int:
         """Tokens the text or messages take.
