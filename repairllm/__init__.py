@@ -28,7 +28,8 @@ from .errors import (
 )
 from .extract import Candidate, candidates
 from .ledger import Fix, Issue, Ledger
-from .pipeline import Outcome, repair
+from .outcome import Outcome
+from .pipeline import repair
 from .policy import DEFAULT, LENIENT, RULE_COSTS, STRICT, Policy
 from .registry import available, connect, register
 from .retry import Attempt, Generation, agenerate, generate, repairing

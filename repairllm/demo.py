@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import RepairLLMError
-from .pipeline import Outcome, run
+from .outcome import Outcome
+from .pipeline import run
 
 __all__ = ["CASES", "DemoCase", "run_demo"]
 

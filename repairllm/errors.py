@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .ledger import Issue, Ledger
-    from .pipeline import Outcome
+    from .outcome import Outcome
 
 __all__ = [
     "AmbiguousRepair",

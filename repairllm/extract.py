@@ -19,29 +19,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from .outcome import Candidate
 from .scan import SCAN_VALUE, open_stack
 
 __all__ = ["Candidate", "candidates", "split_think"]
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A piece of the reply that may hold the JSON value.
-
-    Attributes:
-        text: the candidate text.
-        rule: how it was found (``"whole"``, ``"fenced_block"``, ``"json_span"`` …).
-        start: offset of ``text`` in the reply (``-1`` when not a plain slice).
-        rank: position in the order candidates were found; lower is preferred on ties.
-        note: what the extraction dropped, for the ledger (the reasoning, for a
-            ``think_block`` candidate).
-    """
-
-    text: str
-    rule: str
-    start: int
-    rank: int = 0
-    note: str = ""
 
 
 _THINK_OPEN = re.compile(r"<(think|thinking|thought|reasoning)>", re.IGNORECASE)

@@ -9,14 +9,13 @@ the error carries the most promising candidate, its remaining issues and its led
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
 import orjson
 
 from .align import align
 from .errors import AmbiguousRepair, InvalidInput, NoJSONFound, RepairFailed
-from .extract import Candidate, candidates
+from .extract import candidates
 from .ledger import Fix, Issue, Ledger
 from .lexical import (
     LastResort,
@@ -27,6 +26,7 @@ from .lexical import (
     parse_with_schema,
     via_json_repair,
 )
+from .outcome import Candidate, Outcome
 from .policy import DEFAULT, PRESETS, Policy, resolve_policy
 from .scan import DIGITS_TO_ZERO, NINETEEN_DIGITS, TrailingProse, may_hold_big_int
 from .schema import ANY, Schema, compile_schema
@@ -34,41 +34,6 @@ from .schema import ANY, Schema, compile_schema
 __all__ = ["Outcome", "repair", "run"]
 
 T = TypeVar("T")
-
-
-@dataclass
-class Outcome:
-    """Everything known about one repair.
-
-    Attributes:
-        value: the result: a JSON value, or a model instance when the schema is a
-            pydantic model or type.
-        ledger: every change made, in order.
-        candidate: the piece of the reply the value came from.
-        issues: what is still wrong (empty when the value is valid).
-        raw: the reply as given.
-        data: the JSON value before it was turned into a model instance.
-        truncated: the value was completed from a reply that was cut off.
-    """
-
-    value: Any
-    ledger: Ledger
-    candidate: Candidate | None
-    issues: list[Issue]
-    raw: str
-    data: Any = None
-    truncated: bool = False
-    _rank: int = field(default=0, repr=False, compare=False)
-
-    @property
-    def valid(self) -> bool:
-        """Whether the value satisfies the schema (and the policy)."""
-        return not self.issues
-
-    @property
-    def cost(self) -> float:
-        """The total cost of the ledger."""
-        return self.ledger.cost
 
 
 @overload

@@ -45,7 +45,8 @@ from .errors import (
     RetriesExhausted,
 )
 from .ledger import Issue, Ledger
-from .pipeline import Outcome, run
+from .outcome import Outcome
+from .pipeline import run
 from .policy import Policy, resolve_policy
 from .prompts import PromptForm, build_messages, feedback_message, native_options, uses_native
 from .schema import Schema, compile_schema

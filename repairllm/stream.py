@@ -29,7 +29,8 @@ import orjson
 from .align import align
 from .backend import Backend, Messages, Usage
 from .errors import RepairLLMError
-from .pipeline import Outcome, run
+from .outcome import Outcome
+from .pipeline import run
 from .policy import Policy, resolve_policy
 from .prompts import PromptForm, build_messages, native_options, uses_native
 from .scan import space_end
