@@ -87,7 +87,7 @@ def test_generate_failure_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
 def test_backends_lists_entry_points(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backends"]) == 0
     out = capsys.readouterr().out
-    assert "repairllm_backends.presets:vllm" in out
+    assert "repairllm_backends.openai:vllm_preset" in out
     assert "answers" in out
 
 

@@ -16,7 +16,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -489,6 +489,33 @@ class OpenAIBackend(Backend):
         preset = f" ({self.preset.name})" if self.preset else ""
         return f"the server at {self.base_url}{preset}"
 
+
+# -- entry points -------------------------------------------------------------------------
+
+
+def _preset_factory(name: str) -> Callable[..., OpenAIBackend]:
+    """A driver factory for one preset, for the entry point that names it."""
+
+    def build(**fields: Any) -> OpenAIBackend:
+        return OpenAIBackend(preset=name, **fields)
+
+    build.__name__ = f"{name}_preset"
+    build.__doc__ = f"Build the openai driver with the {name!r} preset."
+    return build
+
+
+# The entry points of the presets, one per record in PRESETS (pyproject.toml:
+# `vllm = "repairllm_backends.openai:vllm_preset"` and so on). `_preset` because
+# `openai` is the SDK's name here.
+openai_preset = _preset_factory("openai")
+vllm_preset = _preset_factory("vllm")
+llamacpp_preset = _preset_factory("llamacpp")
+fastchat_preset = _preset_factory("fastchat")
+llamafactory_preset = _preset_factory("llamafactory")
+lmstudio_preset = _preset_factory("lmstudio")
+dashscope_preset = _preset_factory("dashscope")
+zhipu_preset = _preset_factory("zhipu")
+deepseek_preset = _preset_factory("deepseek")
 
 StructuredForm = Literal["json_schema", "json_object_schema", "json_object"]
 _FORM_NAMES: dict[StructuredForm | None, str] = {

@@ -2,22 +2,20 @@
 
 Each names where the server usually listens, which environment variable holds its
 API key (and whether one is needed at all), and which structured modes it accepts.
-``connect("vllm", model=...)`` builds the openai driver from the preset; any field
-can still be overridden (``base_url=...``).
+``connect("vllm", model=...)`` builds the openai driver from the preset (its entry
+points live in :mod:`repairllm_backends.openai`); any field can still be overridden
+(``base_url=...``). Pure data: nothing here imports the driver.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from .openai import OpenAIBackend
+from typing import Literal
 
 __all__ = ["PRESETS", "Preset"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Preset:
     """How to reach one kind of OpenAI-compatible server.
 
@@ -47,55 +45,61 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY", True, True, True),
-        Preset("vllm", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", False, True, True),
+        Preset(
+            name="openai",
+            base_url="https://api.openai.com/v1",
+            api_key_env="OPENAI_API_KEY",
+            key_required=True,
+            json_schema=True,
+            json_mode=True,
+        ),
+        Preset(
+            name="vllm",
+            base_url="http://127.0.0.1:8000/v1",
+            api_key_env="VLLM_API_KEY",
+            json_schema=True,
+            json_mode=True,
+        ),
         # llama.cpp's own server and llama-cpp-python's server take the same fields.
         Preset(
-            "llamacpp",
-            "http://127.0.0.1:8080/v1",
-            "LLAMACPP_API_KEY",
-            False,
-            True,
-            True,
-            "json_object",
-        ),
-        Preset("fastchat", "http://127.0.0.1:8000/v1", "FASTCHAT_API_KEY"),
-        Preset("llamafactory", "http://127.0.0.1:8000/v1", "API_KEY"),
-        Preset("lmstudio", "http://127.0.0.1:1234/v1", "LMSTUDIO_API_KEY", False, True, True),
-        Preset(
-            "dashscope",
-            "https://dashscope.aliyuncs.com/compatible-mode/v1",
-            "DASHSCOPE_API_KEY",
-            True,
-            False,
-            True,
+            name="llamacpp",
+            base_url="http://127.0.0.1:8080/v1",
+            api_key_env="LLAMACPP_API_KEY",
+            json_schema=True,
+            json_mode=True,
+            schema_form="json_object",
         ),
         Preset(
-            "zhipu", "https://open.bigmodel.cn/api/paas/v4", "ZHIPUAI_API_KEY", True, False, True
+            name="fastchat", base_url="http://127.0.0.1:8000/v1", api_key_env="FASTCHAT_API_KEY"
         ),
-        Preset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", True, False, True),
+        Preset(name="llamafactory", base_url="http://127.0.0.1:8000/v1", api_key_env="API_KEY"),
+        Preset(
+            name="lmstudio",
+            base_url="http://127.0.0.1:1234/v1",
+            api_key_env="LMSTUDIO_API_KEY",
+            json_schema=True,
+            json_mode=True,
+        ),
+        Preset(
+            name="dashscope",
+            base_url="https://dashscope.aliyuncs.com/compatible-mode/v1",
+            api_key_env="DASHSCOPE_API_KEY",
+            key_required=True,
+            json_mode=True,
+        ),
+        Preset(
+            name="zhipu",
+            base_url="https://open.bigmodel.cn/api/paas/v4",
+            api_key_env="ZHIPUAI_API_KEY",
+            key_required=True,
+            json_mode=True,
+        ),
+        Preset(
+            name="deepseek",
+            base_url="https://api.deepseek.com/v1",
+            api_key_env="DEEPSEEK_API_KEY",
+            key_required=True,
+            json_mode=True,
+        ),
     )
 }
-
-
-def _factory(name: str) -> Any:
-    def build(**fields: Any) -> OpenAIBackend:
-        from .openai import OpenAIBackend
-
-        return OpenAIBackend(preset=name, **fields)
-
-    build.__name__ = name
-    build.__doc__ = f"Build the openai driver with the {name!r} preset."
-    return build
-
-
-# Entry points name these: `vllm = "repairllm_backends.presets:vllm"` and so on.
-openai = _factory("openai")
-vllm = _factory("vllm")
-llamacpp = _factory("llamacpp")
-fastchat = _factory("fastchat")
-llamafactory = _factory("llamafactory")
-lmstudio = _factory("lmstudio")
-dashscope = _factory("dashscope")
-zhipu = _factory("zhipu")
-deepseek = _factory("deepseek")
