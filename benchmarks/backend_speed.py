@@ -8,7 +8,7 @@ Usage::
 One run measures, on the same prompts at temperature 0:
 
 * **llamacpp**: the openai driver against llama-cpp-python's server (started on
-  loopback by :func:`repairllm_backends.llamacpp_server.serve`), which runs the
+  loopback by :func:`repairllm.bench.llamacpp_server.serve`), which runs the
   Q4_1 GGUF as it is. Skipped, and said so, when llama-cpp-python is not installed.
 * **hf**: the in-process transformers driver on the same GGUF, dequantized to
   float32.
@@ -144,9 +144,9 @@ def bench_llamacpp(
     """The openai driver against a llama.cpp server; a string says why it was skipped."""
     if importlib.util.find_spec("llama_cpp") is None:
         return "llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'"
+    from repairllm.bench.llamacpp_server import serve
     from repairllm.errors import ConfigError
     from repairllm.registry import connect
-    from repairllm_backends.llamacpp_server import serve
 
     log(f"llamacpp: starting the server ({threads} thread(s)) ...")
     start = time.perf_counter()

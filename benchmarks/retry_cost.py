@@ -110,7 +110,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "retry_cost.json")
     args = ap.parse_args()
 
-    from repairllm_backends.llamacpp_server import serve
+    from repairllm.bench.llamacpp_server import serve
 
     tasks = make_tasks(args.n, args.seed)
     report: dict[str, Any] = {"strategies": {}, "prompt_forms": {}}

@@ -175,30 +175,13 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench_model(args: argparse.Namespace) -> int:
-    from .bench.cli import bench_model
-
-    return bench_model(args)
-
-
-def _cmd_bench_compare(args: argparse.Namespace) -> int:
-    from .bench.cli import bench_compare
-
-    return bench_compare(args)
-
-
-def _cmd_bench_parser(args: argparse.Namespace) -> int:
-    from .bench.parser import main as parser_main
-
-    return parser_main(args)
-
-
 def _one_line(text: str, limit: int = 110) -> str:
     flat = text.replace("\n", "\\n")
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(load: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; the plug-in command ``load``, if any, fully built."""
     parser = argparse.ArgumentParser(
         prog="repairllm", description="Reliable structured output from any LLM."
     )
@@ -222,7 +205,7 @@ def _parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="ask a backend for a validated JSON value")
     gen.add_argument("prompt", help="the prompt, or - to read it from stdin")
-    _backend_arguments(gen)
+    backend_arguments(gen)
     gen.add_argument("--schema", help="a JSON Schema file, or the schema itself as JSON")
     gen.add_argument("--retries", type=int, default=2, help="format retries (default 2)")
     gen.add_argument("--policy", default="default", help="strict, default or lenient")
@@ -236,38 +219,23 @@ def _parser() -> argparse.ArgumentParser:
     backends = sub.add_parser("backends", help="list the registered backend drivers")
     backends.set_defaults(func=_cmd_backends)
 
-    bench = sub.add_parser("bench", help="benchmarks: parser fuzz, per-model fuzz, compare")
-    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
-    parser_bench = bench_sub.add_parser("parser", help="parser fuzz against other repair tools")
-    from .bench.parser import add_arguments as add_parser_arguments
-
-    add_parser_arguments(parser_bench)
-    parser_bench.set_defaults(func=_cmd_bench_parser)
-
-    model = bench_sub.add_parser(
-        "model",
-        help="per-model fuzz: a report card (default: SmolLM2-135M-Instruct in-process)",
-    )
-    _backend_arguments(model, default_backend=None)
-    model.add_argument("-n", "--tasks", type=int, default=10, help="number of tasks (default 10)")
-    model.add_argument("--seed", type=int, default=0)
-    model.add_argument("--retries", type=int, default=2)
-    model.add_argument("--prompt-form", default="skeleton", help="skeleton, keys, schema or none")
-    model.add_argument("--no-native", action="store_true", help="don't use the server's JSON mode")
-    model.add_argument("--max-tokens", type=int, default=256)
-    model.add_argument("--out", default="bench-results", help="folder for the report card")
-    model.set_defaults(func=_cmd_bench_model)
-
-    compare = bench_sub.add_parser("compare", help="put report cards side by side")
-    compare.add_argument("cards", nargs="+", help="report card JSON files")
-    compare.add_argument("--out", default="bench-results", help="folder for compare.md/.png")
-    compare.set_defaults(func=_cmd_bench_compare)
+    for name, entry in _plugin_commands().items():
+        if name in sub.choices:
+            continue  # a plug-in cannot replace a built-in command
+        if name != load:
+            sub.add_parser(name, help=f"a plug-in command (repairllm {name} --help)")
+            continue
+        setup = _load_command(name, entry)
+        doc = (setup.__doc__ or "").strip().splitlines()
+        title = doc[0] if doc else None
+        setup(sub.add_parser(name, help=title, description=title))
     return parser
 
 
-def _backend_arguments(
+def backend_arguments(
     parser: argparse.ArgumentParser, default_backend: str | None = "openai"
 ) -> None:
+    """Add ``--backend/--model/--base-url/--config/--set`` (read by :func:`connect_from_args`)."""
     parser.add_argument(
         "--backend", default=default_backend, help="driver name: openai, llamacpp, ollama, hf ..."
     )
@@ -279,9 +247,41 @@ def _backend_arguments(
     )
 
 
+#: Entry points of this group add subcommands: ``NAME = "module:function"``, where the
+#: function takes the subcommand's ``argparse`` parser, adds its arguments and sets
+#: ``func`` (a callable taking the parsed arguments and returning the exit code), and
+#: the first line of its docstring is the subcommand's help. A plug-in is imported
+#: only when its command runs (or the top-level help lists it).
+COMMAND_GROUP = "repairllm.commands"
+
+
+def _plugin_commands() -> dict[str, Any]:
+    """The plug-in subcommands by name, not loaded."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=COMMAND_GROUP)}
+
+
+def _load_command(name: str, entry: Any) -> Any:
+    try:
+        return entry.load()
+    except Exception as exc:
+        raise ConfigError(
+            f"the plug-in command {name!r} ({entry.value}) cannot be loaded: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((w for w in words if not w.startswith("-")), None)
+    try:
+        parser = _parser(load=command)
+    except RepairLLMError as exc:
+        print(f"repairllm: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    args = parser.parse_args(words)
     try:
         code: int = args.func(args)
     except RepairLLMError as exc:

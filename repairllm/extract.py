@@ -19,8 +19,9 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from .lexical.strict import SCAN_VALUE
+from .lexical.tokens import open_stack
 from .outcome import Candidate
-from .scan import SCAN_VALUE, open_stack
 
 __all__ = ["Candidate", "candidates", "split_think"]
 

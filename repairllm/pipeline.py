@@ -28,7 +28,8 @@ from .lexical import (
 )
 from .outcome import Candidate, Outcome
 from .policy import DEFAULT, PRESETS, Policy, resolve_policy
-from .scan import DIGITS_TO_ZERO, NINETEEN_DIGITS, TrailingProse, may_hold_big_int
+from .lexical.errors import TrailingProse
+from .lexical.strict import DIGITS_TO_ZERO, NINETEEN_DIGITS, may_hold_big_int
 from .schema import ANY, Schema, compile_schema
 
 __all__ = ["Outcome", "repair", "run"]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import jsonschema
 import orjson
@@ -32,6 +33,146 @@ JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boole
 ANY: frozenset[str] = JSON_TYPES
 
 _MAX_REF_HOPS = 64
+
+
+def checked_validator(root: Any) -> Any:
+    """A ``jsonschema`` validator for ``root``, with format checking on.
+
+    The dialect comes from ``$schema`` (draft 2020-12 when absent).
+
+    Raises:
+        jsonschema.SchemaError: ``root`` is not valid under its metaschema.
+    """
+    cls = validator_for(root, default=jsonschema.Draft202012Validator)
+    cls.check_schema(root)
+    return cls(root, format_checker=cls.FORMAT_CHECKER)
+
+
+# -- references: the one reading of $ref, for the library and its benchmark ------------
+
+
+def document_address(root: Any) -> str:
+    """The address a schema document gives itself (``$id``, or draft 4's ``id``), unfragmented."""
+    if not isinstance(root, dict):
+        return ""
+    base = root.get("$id") or root.get("id")
+    return base.split("#", 1)[0] if isinstance(base, str) else ""
+
+
+def lookup_ref(root: Any, ref: str, base: str = "") -> Any:
+    """The node that ``ref`` names inside the document ``root`` (whose address is ``base``).
+
+    Same-document references only: a JSON pointer fragment (``#/$defs/item``, with
+    ``~0``/``~1`` and percent escapes) or a plain-name fragment (``#item``: an
+    ``$anchor``, or an ``$id``/``id`` of ``#item``), optionally after the document's
+    own address.
+
+    Raises:
+        LookupError: the reference points into another document or at nothing (why).
+    """
+    address, _, fragment = ref.partition("#")
+    if address and address != base:
+        raise LookupError(f"cannot resolve $ref {ref!r}: only refs into the same document")
+    if fragment and not fragment.startswith("/"):
+        found = _anchor(root, fragment)
+        if found is None:
+            raise LookupError(f"cannot resolve $ref {ref!r}: no such anchor")
+        return found
+    node: Any = root
+    for raw in fragment.split("/")[1:]:
+        part = unquote(raw.replace("~1", "/").replace("~0", "~"))
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise LookupError(f"cannot resolve $ref {ref!r}")
+    return node
+
+
+def _anchor(root: Any, name: str) -> Any:
+    """The first node, depth first, named ``name`` by ``$anchor`` or a fragment ``$id``."""
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            # `id` is draft 4's spelling of `$id`.
+            ids = (node.get("$id"), node.get("id"))
+            if node.get("$anchor") == name or any(i in (name, "#" + name) for i in ids):
+                return node
+            todo.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            todo.extend(reversed(node))
+    return None
+
+
+def follow_refs(root: Any, node: Any, base: str = "") -> Any:
+    """``node`` with its ``$ref`` chain followed to a node without one.
+
+    Keywords beside a ``$ref`` (allowed from draft 2019-09 on) apply together with the
+    target's, so they are combined as ``allOf`` would combine them
+    (:func:`merge_nodes`).
+
+    Raises:
+        LookupError: a reference in the chain cannot be resolved (why).
+        SchemaError: the chain is longer than any real schema needs (a cycle).
+    """
+    hops = 0
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        target = lookup_ref(root, node["$ref"], base)
+        if len(node) > 1 and isinstance(target, dict):
+            target = merge_nodes(target, {k: v for k, v in node.items() if k != "$ref"})
+        node = target
+        hops += 1
+        if hops > _MAX_REF_HOPS:
+            raise SchemaError(f"$ref chain longer than {_MAX_REF_HOPS}: a cycle?", node)
+    return node
+
+
+_MIN_KEYS = frozenset({"minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"})
+_MAX_KEYS = frozenset({"maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"})
+
+
+def merge_nodes(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two schema nodes combined about as ``allOf`` combines them.
+
+    Properties present in both become an ``allOf`` of the two, ``required`` lists are
+    joined, types and enums intersected, bounds tightened; any other keyword of ``b``
+    is added where ``a`` lacks it.
+    """
+    out = dict(a)
+    for key, value in b.items():
+        if key not in out:
+            out[key] = value
+        elif key == "properties" and isinstance(value, dict) and isinstance(out[key], dict):
+            props = dict(out[key])
+            for name, sub in value.items():
+                props[name] = {"allOf": [props[name], sub]} if name in props else sub
+            out[key] = props
+        elif key == "required" and isinstance(value, list) and isinstance(out[key], list):
+            out[key] = list(dict.fromkeys([*out[key], *value]))
+        elif key == "type":
+            mine = {out[key]} if isinstance(out[key], str) else set(out[key])
+            theirs = {value} if isinstance(value, str) else set(value)
+            if "number" in mine and "integer" in theirs:
+                mine.add("integer")
+            if "number" in theirs and "integer" in mine:
+                theirs.add("integer")
+            out[key] = sorted(mine & theirs) or value
+        elif key == "enum" and isinstance(value, list) and isinstance(out[key], list):
+            both = [v for v in out[key] if v in value]
+            out[key] = both or value
+        elif key in _MIN_KEYS and _is_number(value) and _is_number(out[key]):
+            out[key] = max(out[key], value)
+        elif key in _MAX_KEYS and _is_number(value) and _is_number(out[key]):
+            out[key] = min(out[key], value)
+        elif key == "allOf" and isinstance(value, list) and isinstance(out[key], list):
+            out[key] = [*out[key], *value]
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def json_type(value: Any) -> str:
@@ -94,49 +235,26 @@ class Schema:
             )
         self.root: Any = root
         self.adapter = adapter
-        cls = validator_for(root, default=jsonschema.Draft202012Validator)
         try:
-            cls.check_schema(root)  # type: ignore[arg-type]
+            self.validator = checked_validator(root)
         except jsonschema.SchemaError as exc:
             where = "/" + "/".join(escape_pointer(p) for p in exc.absolute_path)
             raise SchemaError(f"invalid JSON Schema at {where}: {exc.message}", root) from exc
-        self.validator = cls(root, format_checker=cls.FORMAT_CHECKER)
+        self._base = document_address(root)
         self._info: dict[int, tuple[Any, NodeInfo]] = {}
         self._sub: dict[int, tuple[Any, Any]] = {}
 
     # -- navigation --------------------------------------------------------------------
 
     def resolve(self, node: Any) -> Any:
-        """Follow ``$ref`` (JSON pointers into this document) until a plain node is reached.
+        """Follow ``$ref`` (see :func:`follow_refs`) until a plain node is reached.
 
-        Sibling keywords beside a ``$ref`` are kept (draft 2019-09 and later allow them).
         An unresolvable reference yields ``{}`` (anything) here; validation reports it.
         """
-        hops = 0
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            target = self._lookup(node["$ref"])
-            if len(node) > 1 and isinstance(target, dict):
-                merged = {k: v for k, v in node.items() if k != "$ref"}
-                target = {**target, **merged}
-            node = target
-            hops += 1
-            if hops > _MAX_REF_HOPS:
-                raise SchemaError(f"$ref chain longer than {_MAX_REF_HOPS}: a cycle?", node)
-        return node
-
-    def _lookup(self, ref: str) -> Any:
-        if not ref.startswith("#"):
+        try:
+            return follow_refs(self.root, node, self._base)
+        except LookupError:
             return {}
-        node: Any = self.root
-        for raw in ref[1:].split("/")[1:]:
-            part = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                return {}
-        return node
 
     def branches(self, node: Any) -> list[Any]:
         """The alternatives of an ``anyOf``/``oneOf`` node (resolved), or ``[]``."""

@@ -1,4 +1,8 @@
-"""``repairllm bench model`` and ``repairllm bench compare``: terminal output and files."""
+"""The ``repairllm bench`` command (a plug-in of the ``repairllm.commands`` group).
+
+``bench parser`` (the parser fuzz), ``bench model`` (the per-model fuzz: a report card)
+and ``bench compare`` (cards side by side): arguments, terminal output and files.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,44 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli import backend_arguments, connect_from_args
 from ..errors import ConfigError
 from .model import TaskResult, make_tasks, run_model_bench
+from .parser import add_arguments as add_parser_arguments
+from .parser import main as parser_main
 from .report import RATES, compare_markdown, load_card, write_card, write_compare
 
-__all__ = ["bench_compare", "bench_model"]
+__all__ = ["bench_compare", "bench_model", "command"]
+
+
+def command(parser: argparse.ArgumentParser) -> None:
+    """benchmarks: parser fuzz, per-model fuzz, compare"""
+    sub = parser.add_subparsers(dest="bench_command", required=True)
+    fuzz = sub.add_parser("parser", help="parser fuzz against other repair tools")
+    add_parser_arguments(fuzz)
+    fuzz.set_defaults(func=parser_main)
+
+    model = sub.add_parser(
+        "model",
+        help="per-model fuzz: a report card (default: SmolLM2-135M-Instruct in-process)",
+    )
+    backend_arguments(model, default_backend=None)
+    model.add_argument("-n", "--tasks", type=int, default=10, help="number of tasks (default 10)")
+    model.add_argument("--seed", type=int, default=0)
+    model.add_argument("--retries", type=int, default=2)
+    model.add_argument("--prompt-form", default="skeleton", help="skeleton, keys, schema or none")
+    model.add_argument("--no-native", action="store_true", help="don't use the server's JSON mode")
+    model.add_argument("--max-tokens", type=int, default=256)
+    model.add_argument("--out", default="bench-results", help="folder for the report card")
+    model.set_defaults(func=bench_model)
+
+    compare = sub.add_parser("compare", help="put report cards side by side")
+    compare.add_argument("cards", nargs="+", help="report card JSON files")
+    compare.add_argument("--out", default="bench-results", help="folder for compare.md/.png")
+    compare.set_defaults(func=bench_compare)
 
 
 def _backend(args: argparse.Namespace) -> Any:
-    from ..cli import connect_from_args
-
     # The embedded default: SmolLM2-135M-Instruct, in-process through transformers.
     # (llama.cpp's repetition penalty of 1.1 was tried here: it breaks the JSON
     # punctuation a schema answer must repeat: of the first two tasks, one was valid

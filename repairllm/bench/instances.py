@@ -36,6 +36,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, TypeGuard
 
+from ..errors import SchemaError
+from ..schema import checked_validator, document_address, follow_refs, merge_nodes
+
 __all__ = [
     "GenerationError",
     "Instances",
@@ -108,20 +111,12 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def validator(schema: Any) -> Any:
-    """A ``jsonschema`` validator for ``schema`` with format checking on.
-
-    The dialect comes from ``$schema`` (draft 2020-12 when absent), as in
-    :func:`repairllm.compile_schema`.
+    """The library's own validator for ``schema`` (:func:`repairllm.schema.checked_validator`).
 
     Raises:
         jsonschema.SchemaError: the schema is not valid under its metaschema.
     """
-    import jsonschema
-    from jsonschema.validators import validator_for
-
-    cls = validator_for(schema, default=jsonschema.Draft202012Validator)
-    cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return checked_validator(schema)
 
 
 def is_valid(check: Any, value: Any) -> bool:
@@ -389,45 +384,9 @@ def _in_class(char: str, members: list[tuple[str, Any]]) -> bool:
 # The generator
 # --------------------------------------------------------------------------- #
 
-_MIN_KEYS: Final = ("minimum", "minLength", "minItems", "minProperties", "exclusiveMinimum")
-_MAX_KEYS: Final = ("maximum", "maxLength", "maxItems", "maxProperties", "exclusiveMaximum")
-
 
 class _TooBig(Exception):
     """The instance grew past the node or depth budget."""
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Merge two schema nodes the way ``allOf`` combines them (close enough to generate)."""
-    out = dict(a)
-    for key, value in b.items():
-        if key not in out:
-            out[key] = value
-        elif key == "properties" and isinstance(value, dict) and isinstance(out[key], dict):
-            props = dict(out[key])
-            for name, sub in value.items():
-                props[name] = {"allOf": [props[name], sub]} if name in props else sub
-            out[key] = props
-        elif key == "required" and isinstance(value, list) and isinstance(out[key], list):
-            out[key] = list(dict.fromkeys([*out[key], *value]))
-        elif key == "type":
-            mine = {out[key]} if isinstance(out[key], str) else set(out[key])
-            theirs = {value} if isinstance(value, str) else set(value)
-            if "number" in mine and "integer" in theirs:
-                mine.add("integer")
-            if "number" in theirs and "integer" in mine:
-                theirs.add("integer")
-            out[key] = sorted(mine & theirs) or value
-        elif key == "enum" and isinstance(value, list) and isinstance(out[key], list):
-            both = [v for v in out[key] if v in value]
-            out[key] = both or value
-        elif key in _MIN_KEYS and _is_number(value) and _is_number(out[key]):
-            out[key] = max(out[key], value)
-        elif key in _MAX_KEYS and _is_number(value) and _is_number(out[key]):
-            out[key] = min(out[key], value)
-        elif key == "allOf" and isinstance(value, list) and isinstance(out[key], list):
-            out[key] = [*out[key], *value]
-    return out
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
@@ -445,58 +404,15 @@ class _Generator:
         self.max_nodes = max_nodes
         self.optional = optional
         self.nodes = 0
-        base = root.get("$id") or root.get("id") if isinstance(root, dict) else None
-        self.base = base.split("#", 1)[0] if isinstance(base, str) else ""
+        self.base = document_address(root)
 
     # -- references -------------------------------------------------------------------
 
     def resolve(self, node: Any) -> Any:
-        hops = 0
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            target = self._lookup(node["$ref"])
-            siblings = {k: v for k, v in node.items() if k != "$ref"}
-            node = _merge(target, siblings) if siblings and isinstance(target, dict) else target
-            hops += 1
-            if hops > 32:
-                raise GenerationError("a $ref chain longer than 32 hops (a cycle?)")
-        return node
-
-    def _lookup(self, ref: str) -> Any:
-        address, _, fragment = ref.partition("#")
-        if address and address != self.base:
-            raise GenerationError(f"cannot resolve $ref {ref!r}: only refs into the same document")
-        node: Any = self.root
-        if fragment and not fragment.startswith("/"):
-            found = self._anchor(self.root, fragment)
-            if found is None:
-                raise GenerationError(f"cannot resolve $ref {ref!r}: no such anchor")
-            return found
-        for raw in fragment.split("/")[1:]:
-            part = raw.replace("~1", "/").replace("~0", "~").replace("%25", "%")
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                raise GenerationError(f"cannot resolve $ref {ref!r}")
-        return node
-
-    def _anchor(self, node: Any, name: str) -> Any:
-        if isinstance(node, dict):
-            # `id` is draft 4's spelling of `$id`.
-            ids = (node.get("$id"), node.get("id"))
-            if node.get("$anchor") == name or any(i in (name, "#" + name) for i in ids):
-                return node
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            return None
-        for child in children:
-            found = self._anchor(child, name)
-            if found is not None:
-                return found
-        return None
+        try:
+            return follow_refs(self.root, node, self.base)
+        except (LookupError, SchemaError) as exc:
+            raise GenerationError(str(exc)) from None
 
     # -- values -----------------------------------------------------------------------
 
@@ -516,7 +432,7 @@ class _Generator:
             for part in node["allOf"]:
                 part = self.resolve(part)
                 if isinstance(part, dict):
-                    merged = _merge(merged, part)
+                    merged = merge_nodes(merged, part)
             return self.value(merged, depth, key)
         if "const" in node:
             return copy.deepcopy(node["const"])
@@ -529,7 +445,7 @@ class _Generator:
                 branch = self.resolve(self.rng.choice(branches))
                 if branch is False:
                     raise GenerationError(f"a `false` branch of {keyword}")
-                combined = _merge(rest, branch) if isinstance(branch, dict) else rest
+                combined = merge_nodes(rest, branch) if isinstance(branch, dict) else rest
                 return self.value(combined, depth, key)
         kind = self._type(node)
         if kind == "object":

@@ -3,7 +3,7 @@
 Seeded from end to end: JSON Schemas (``schemas/`` and any folders given) → valid
 instances (:mod:`repairllm.bench.instances`) → serialized the ways models write
 (pretty, minified, fenced, with prose, after a ``<think>`` block) → damaged by the
-named operators of :mod:`repairllm.corrupt`, one at a time and in combinations of two
+named operators of :mod:`repairllm.bench.corrupt`, one at a time and in combinations of two
 or three (``trailing_comma+single_quotes``) → handed to every tool. Per tool, overall
 and per operator: exact recovery, schema-valid, silently wrong, wrong, error, MB/s.
 
@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ..corrupt import LOSSY, OPERATORS, SERIALIZATIONS, WRAPPERS, apply, serialize
 from ..errors import RepairLLMError
 from ..pipeline import repair
 from ..schema import compile_schema
+from .corrupt import LOSSY, OPERATORS, SERIALIZATIONS, WRAPPERS, apply, serialize
 from .instances import (
     GenerationError,
     TimeLimitExceeded,
@@ -64,8 +64,6 @@ __all__ = [
     "run_parser_bench",
     "same_value",
 ]
-
-"""The pseudo-operator of undamaged documents (every serialization)."""
 
 COMBINATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ("trailing_comma", "single_quotes"),

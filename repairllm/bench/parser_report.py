@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from ..corrupt import LOSSY
+from .corrupt import LOSSY
 
+#: The pseudo-operator of undamaged documents (every serialization).
 CLEAN: Final = "none"
 
 # A table as (title, header, rows): rendered by rich in the terminal, or as Markdown.

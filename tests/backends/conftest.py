@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from repairllm.bench.llamacpp_server import LlamaServer, serve
 from repairllm.errors import ConfigError
-from repairllm_backends.llamacpp_server import LlamaServer, serve
 
 # The session's server. 2,048 tokens of context is what the tests need; every
 # test that uses it keeps max_tokens small so the file stays fast on two cores.

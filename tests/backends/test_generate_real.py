@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import repairllm as rl
-from repairllm_backends.llamacpp_server import LlamaServer
+from repairllm.bench.llamacpp_server import LlamaServer
 
 pytestmark = pytest.mark.server
 

@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 
 from repairllm import registry
+from repairllm.bench.llamacpp_server import LlamaServer, serve
 from repairllm.errors import (
     BackendError,
     BackendStatusError,
@@ -29,7 +30,6 @@ from repairllm.errors import (
     ContextTooLong,
     MissingKey,
 )
-from repairllm_backends.llamacpp_server import LlamaServer, serve
 from repairllm_backends.openai import OpenAIBackend
 
 needs_llama_cpp = pytest.mark.skipif(
@@ -971,7 +971,7 @@ def test_real_server_killed_mid_stream() -> None:
 
 
 def test_serve_without_llama_cpp_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from repairllm_backends import llamacpp_server
+    from repairllm.bench import llamacpp_server
 
     monkeypatch.setattr(llamacpp_server, "_NEEDED", ("llama_cpp_not_installed_here",))
     with pytest.raises(ConfigError, match=r"pip install 'llama-cpp-python\[server\]'"), serve():

@@ -26,7 +26,7 @@ are tokens too, so an operator applied after it leaves a bracket inside
 
 Example:
     >>> import random
-    >>> from repairllm.corrupt import apply
+    >>> from repairllm.bench.corrupt import apply
     >>> damaged = apply(("trailing_comma", "markdown_fence"), '[1, 2]', random.Random(0))
     >>> damaged.operators
     ('trailing_comma', 'markdown_fence')

@@ -1,24 +1,11 @@
-"""Stage 2: turn one candidate text into a JSON value, recording every change.
+"""Tier 2 of the lexical stage: fixes guided by the strict parser's error position.
 
-Three tiers, cheapest first:
-
-1. **strict**: ``orjson`` (then ``json`` for what orjson refuses but JSON allows: integers
-   beyond 64 bits, lone surrogates). Valid input costs one C parse and yields no fixes.
-2. **guided**: parse with ``json``; where it fails, look at the failure position and
-   apply one unambiguous local fix (a trailing comma, a missing comma, a Python literal,
-   a single-quoted string, an unquoted key, a comment, a raw control character, an
-   unescaped quote, a wrong closer), then parse again. A document with a few faults
-   costs a few C parses, not a character-by-character walk. Anything the local rules
-   cannot settle goes to tier 3.
-3. **tolerant**: one pass of our own parser (:class:`_Tolerant`) that understands every
-   failure class and consults the schema *while* it reads: what kind of token a value
-   is (``02134`` where a string is expected stays ``"02134"``), where an unquoted value
-   ends (at the next known key), whether ``#`` starts a comment or a value. It writes
-   compact, valid JSON text which ``json`` then parses.
-
-When all three fail, json-repair gets the text (if the policy allows), and what it
-reports having changed goes into the ledger at a high cost: it is known to return
-wrong values without a word, so the pipeline prefers any other candidate.
+Parse with ``json``; where it fails, look at the failure position and apply one
+unambiguous local fix (a trailing comma, a missing comma, a Python literal, a
+single-quoted string, an unquoted key, a comment, a raw control character, an unescaped
+quote, a wrong closer), then parse again. A document with a few faults costs a few C
+parses, not a character-by-character walk. What the local rules cannot settle goes to
+the tolerant tier.
 """
 
 from __future__ import annotations
@@ -28,13 +15,16 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
-from .ledger import DeferredPaths, Fix, pointer
-from .policy import Policy
-from .scan import (
+from ..ledger import DeferredPaths, Fix, pointer
+from ..policy import Policy
+from .errors import TrailingText, too_deep
+from .result import STAGE, Parsed
+from .strict import decode_strict, may_hold_big_int, space_end
+from .tokens import (
     CLOSER,
     CONTAINER_RULES,
     DQ_STRING,
@@ -42,145 +32,23 @@ from .scan import (
     LITERALS,
     QUOTE_RULE,
     QUOTES,
-    STAGE,
     STRING_REST,
     WORD,
     Edit,
-    LastResort,
-    LexicalError,
-    NotJSON,
-    Parsed,
-    TrailingProse,
-    TrailingText,
     closes_outer,
     comment_end,
-    decode_strict,
     escape_controls,
     is_comment,
     json_string,
-    may_hold_big_int,
     open_stack,
     prev_nonspace,
     quoted_span,
-    space_end,
-    starts_literal,
-    strict_loads,
-    too_deep,
 )
-from .schema import Schema
-from .tolerant import Tolerant
 
-__all__ = [
-    "LastResort",
-    "LexicalError",
-    "NotJSON",
-    "Parsed",
-    "parse",
-    "parse_with_schema",
-    "strict_loads",
-    "via_json_repair",
-]
+__all__ = ["guided"]
 
-#: json-repair is slow and can be super-linear; it only sees candidates up to this size.
-_JSON_REPAIR_MAX = 256 * 1024
 #: after this many guided fixes the tolerant parser is cheaper than more re-parses.
 _MAX_GUIDED = 12
-
-
-def parse(
-    text: str,
-    schema: Schema | None,
-    policy: Policy,
-    *,
-    last_resort: bool = True,
-    strict: bool = True,
-) -> Parsed:
-    """Turn ``text`` into a JSON value, trying the tiers in order.
-
-    Args:
-        text: one candidate.
-        schema: settles lexical questions in the tolerant tier.
-        policy: the costs, limits and whether json-repair may be used.
-        last_resort: call json-repair when our own tiers fail. With ``False`` such a
-            failure raises :class:`LastResort` instead, so a caller holding other
-            candidates can try them first and call :func:`via_json_repair` only if
-            none of them wins.
-        strict: try orjson first. A caller who knows it refuses ``text`` passes
-            ``False``: the guided tier starts with the standard library's strict parse,
-            so nothing is lost but the time.
-
-    Raises:
-        LastResort: (only with ``last_resort=False``) json-repair may still try.
-        LexicalError: no tier could parse it.
-        RepairFailed: it nests deeper than the policy allows (a hard limit, not a parse
-            failure, so no other tier is tried).
-    """
-    _check_start(text)
-    if strict:
-        try:
-            return Parsed(strict_loads(text), [])
-        except RecursionError:
-            raise too_deep(text, policy) from None
-        except ValueError:
-            pass
-    try:
-        guided = _guided(text, policy)
-    except TrailingText:
-        raise
-    if guided is not None:
-        return guided
-    try:
-        return Tolerant(text, schema, policy).run()
-    except (NotJSON, TrailingText, TrailingProse):
-        raise  # the extraction's business: json-repair would read the prose as JSON
-    except LexicalError as exc:
-        if not policy.json_repair or len(text) > _JSON_REPAIR_MAX:
-            raise
-        if not last_resort:
-            raise LastResort(str(exc)) from None
-        fallback = via_json_repair(text, policy)
-        if fallback is None:
-            raise exc from None
-        return fallback
-
-
-# What the tolerant tier skips before the first value (comments aside).
-_LEADING_SPACE = cast(
-    "Callable[[str, int], re.Match[str]]", re.compile("[ \t\r\n\ufeff\u00a0]*").match
-)
-
-
-def _check_start(text: str) -> None:
-    """Raise :class:`NotJSON` for a candidate no tier can read: it starts with prose.
-
-    The same test the tolerant tier makes before reading, made before the two cheaper
-    tiers rather than after they fail: most replies that are not bare JSON (prose, a
-    fence) are tried whole first, and this turns them away in well under a microsecond.
-    """
-    at = _LEADING_SPACE(text, 0).end()
-    if at == len(text):
-        return
-    first = text[at]
-    if first in '{["-/#' or first in QUOTES or first.isdigit():
-        return
-    if not starts_literal(text, at):
-        raise NotJSON(f"no JSON value at the start (found {first!r})")
-
-
-def parse_with_schema(text: str, schema: Schema, policy: Policy) -> Parsed | None:
-    """Parse with the tolerant tier alone, so the schema settles every lexical question.
-
-    The pipeline calls this when the cheaper tiers gave a value that fails validation:
-    valid JSON can still be read wrongly for the schema (``1.10`` where a version string
-    is expected is the number 1.1 to a strict parser, and its trailing zero is gone).
-    """
-    try:
-        return Tolerant(text, schema, policy).run()
-    except LexicalError:
-        return None
-
-
-# -- tier 2: guided by the strict parser's error position -----------------------------
 
 
 def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
@@ -449,7 +317,7 @@ def _read(text: str) -> tuple[Any, tuple[str, int] | None]:
         return None, (exc.msg, exc.pos)
 
 
-def _guided(text: str, policy: Policy) -> Parsed | None:
+def guided(text: str, policy: Policy) -> Parsed | None:
     current = text
     edits = _Edits()
     truncated = False
@@ -543,25 +411,3 @@ def _paths_at(text: str, positions: list[int]) -> list[str]:
         result[current] = here()
         current = next(it, None)
     return result
-
-
-def via_json_repair(text: str, policy: Policy) -> Parsed | None:
-    """json-repair's reading of ``text`` (its changes go in the ledger, dearly), or ``None``."""
-    import json_repair
-
-    try:
-        result = json_repair.loads(text, logging=True)
-    except RecursionError:
-        raise too_deep(text, policy) from None
-    except Exception:  # a dependency's failure is a parse failure here
-        return None
-    value, log = result if isinstance(result, tuple) else (result, [])
-    if value == "" and text.strip() not in ('""', "''"):
-        return None
-    entries = list(log) or [{"text": "repaired", "context": text[:80]}]
-    share = policy.cost("json_repair") / len(entries)
-    fixes = [
-        Fix(STAGE, "json_repair", "", entry.get("context"), entry.get("text"), share)
-        for entry in entries
-    ]
-    return Parsed(value, fixes, truncated=False)

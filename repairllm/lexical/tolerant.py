@@ -14,24 +14,27 @@ import json
 import re
 from typing import Any
 
-from .ledger import Fix, pointer
-from .policy import Policy
-from .scan import (
+from ..ledger import Fix, pointer
+from ..policy import Policy
+from ..schema import ANY, Schema
+from .errors import LexicalError, NotJSON, TrailingProse, too_deep
+from .result import STAGE, Parsed
+from .strict import strict_loads
+from .tokens import (
+    AFTER,
     BAD_ESCAPE,
+    COLON,
     CONTROL,
     IDENT_KEY,
     IDENT_TAIL,
     JSON_NUMBER,
+    KEY,
     LITERAL_PREFIXES,
     LITERALS,
     QUOTE_RULE,
     QUOTES,
-    STAGE,
+    VALUE,
     WORD,
-    LexicalError,
-    NotJSON,
-    Parsed,
-    TrailingProse,
     closes_outer,
     comment_end,
     find_quote,
@@ -41,13 +44,9 @@ from .scan import (
     normalise_number,
     prev_nonspace,
     starts_literal,
-    strict_loads,
     strip_escapes,
-    too_deep,
 )
-from .schema import ANY, Schema
 
-_KEY, _COLON, _VALUE, _AFTER = range(4)
 _NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 _DQ_VALID = re.compile(r'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"')
 _UNQUOTED_KEY = re.compile(r"[^\s:,{}\[\]\"']+(?:[ \t]+[^\s:,{}\[\]\"']+)*(?=[ \t]*[:=])")
@@ -65,7 +64,7 @@ class _Frame:
         # or at the comma before it), so a member cut off by the end can be dropped.
         self.kind = kind
         self.node = node
-        self.state = _KEY if kind == "{" else _VALUE
+        self.state = KEY if kind == "{" else VALUE
         self.key: str | None = None
         self.index = 0
         self.after_comma = False
@@ -96,7 +95,7 @@ class Tolerant:
         for i, frame in enumerate(frames):
             if frame.kind == "[":
                 parts.append(frame.index)
-            elif frame.key is not None and (i < len(frames) - 1 or frame.state != _KEY):
+            elif frame.key is not None and (i < len(frames) - 1 or frame.state != KEY):
                 parts.append(frame.key)
         self.fixes.append(Fix(STAGE, rule, pointer(parts), before, after, self.policy.cost(rule)))
 
@@ -154,15 +153,15 @@ class Tolerant:
             state = frame.state
             if (
                 text[pos].isalpha()
-                and (state in (_AFTER, _KEY) or frame.kind == "[")
+                and (state in (AFTER, KEY) or frame.kind == "[")
                 and self.starts_prose(pos)
             ):
                 raise TrailingProse(pos)
-            if state == _VALUE:
+            if state == VALUE:
                 pos = self.value(pos)
-            elif state == _AFTER:
+            elif state == AFTER:
                 pos = self.after(pos, frame)
-            elif state == _KEY:
+            elif state == KEY:
                 pos = self.key(pos, frame)
             else:
                 pos = self.colon(pos, frame)
@@ -209,7 +208,7 @@ class Tolerant:
 
     def hash_is_value(self) -> bool:
         """``#`` where a value is due and the schema wants a string starts the value."""
-        if not self.stack or self.stack[-1].state != _VALUE:
+        if not self.stack or self.stack[-1].state != VALUE:
             return False
         types = self.types_here()
         return "string" in types and types != ANY
@@ -219,7 +218,7 @@ class Tolerant:
             self.done = True
             return
         frame = self.stack[-1]
-        frame.state = _AFTER
+        frame.state = AFTER
         frame.after_comma = False
 
     # -- states
@@ -295,9 +294,9 @@ class Tolerant:
             self.out.append(",")
             if frame.kind == "[":
                 frame.index += 1
-                frame.state = _VALUE
+                frame.state = VALUE
             else:
-                frame.state = _KEY
+                frame.state = KEY
                 frame.member_at = frame.comma_at
             return pos + 1
         if ch in "}]":
@@ -315,9 +314,9 @@ class Tolerant:
         frame.after_comma = True
         if frame.kind == "[":
             frame.index += 1
-            frame.state = _VALUE
+            frame.state = VALUE
         else:
-            frame.state = _KEY
+            frame.state = KEY
             frame.member_at = frame.comma_at
         return pos
 
@@ -338,7 +337,7 @@ class Tolerant:
             name = match.group()
             frame.key = name
             self.out.append(json.dumps(name, ensure_ascii=False))
-            frame.state = _COLON
+            frame.state = COLON
             self.fix("unquoted_key", name, json.dumps(name, ensure_ascii=False))
             return match.end()
         if IDENT_TAIL.fullmatch(text, pos):
@@ -352,12 +351,12 @@ class Tolerant:
         ch = self.text[pos]
         if ch == ":":
             self.out.append(":")
-            frame.state = _VALUE
+            frame.state = VALUE
             return pos + 1
         if ch == "=":
             self.fix("missing_colon", "=", ":")
             self.out.append(":")
-            frame.state = _VALUE
+            frame.state = VALUE
             return pos + 1
         if ch in ",}":
             self.fix("missing_value", None, None)
@@ -366,7 +365,7 @@ class Tolerant:
             return pos
         self.fix("missing_colon", None, ":")
         self.out.append(":")
-        frame.state = _VALUE
+        frame.state = VALUE
         return pos
 
     def close(self, pos: int, frame: _Frame) -> int:
@@ -393,7 +392,7 @@ class Tolerant:
         return pos + 1
 
     def drop_trailing_comma(self, frame: _Frame) -> None:
-        if frame.after_comma and frame.state in (_KEY, _VALUE) and frame.comma_at >= 0:
+        if frame.after_comma and frame.state in (KEY, VALUE) and frame.comma_at >= 0:
             self.out[frame.comma_at] = ""
             frame.after_comma = False
             self.fix("trailing_comma", ",", None, container=True)
@@ -404,13 +403,13 @@ class Tolerant:
         """The text ended: complete what is open, as a reply cut off by a token limit needs."""
         while self.stack:
             frame = self.stack[-1]
-            if frame.state == _COLON or (frame.kind == "{" and frame.state == _VALUE):
+            if frame.state == COLON or (frame.kind == "{" and frame.state == VALUE):
                 # A key with no value yet: drop the member (and its comma).
                 self.truncated = True
                 dropped = "".join(self.out[frame.member_at :])
                 del self.out[frame.member_at :]
                 self.fix("truncated_member", dropped, None)
-                frame.state = _AFTER
+                frame.state = AFTER
                 frame.after_comma = False
             elif frame.after_comma:
                 self.truncated = True
@@ -530,7 +529,7 @@ class Tolerant:
         if key:
             frame = self.stack[-1]
             frame.key = json.loads(token) if "\\" in token else token[1:-1]
-            frame.state = _COLON
+            frame.state = COLON
             self.out.append(token)
             return
         self.out.append(token)

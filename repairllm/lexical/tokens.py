@@ -1,152 +1,18 @@
-"""Shared pieces of the lexical stage: its result type, its errors, and token helpers.
+"""The lexical stage's token vocabulary: patterns and small readers of JSON-like text.
 
-Both tiers that repair text (the guided fixer in :mod:`repairllm.lexical` and the
-tolerant parser in :mod:`repairllm.tolerant`) read JSON-like text with these.
+The guided tier (:mod:`.guided`), the tolerant parser (:mod:`.tolerant`) and the
+extraction stage read literals, quotes, brackets, numbers and keys with these.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from json.scanner import make_scanner
-from typing import Any, cast
 
-import orjson
-
-from .errors import RepairFailed
-from .ledger import Fix
-from .policy import Policy
-
-STAGE = "lexical"
-
-
-class LexicalError(Exception):
-    """Internal: a candidate could not be parsed (the pipeline tries the next candidate)."""
-
-
-class TrailingText(LexicalError):
-    """Internal: a complete value is followed by text that is not JSON (extraction's job)."""
-
-
-class TrailingProse(LexicalError):
-    """Internal: an unclosed value runs into prose at ``at``; the JSON ends before it.
-
-    The extraction took too much (a span missing its closer runs to the end of the
-    reply); the pipeline retries the candidate cut at ``at``.
-    """
-
-    def __init__(self, at: int) -> None:
-        super().__init__(f"prose after an unclosed value at offset {at}")
-        self.at = at
-
-
-class LastResort(LexicalError):
-    """Internal: our own tiers failed and json-repair may still try (see ``lexical.parse``)."""
-
-
-class NotJSON(LexicalError):
-    """Internal: the candidate does not even start like a JSON value (prose, say)."""
-
-
-@dataclass(slots=True)
-class Parsed:
-    """The result of the lexical stage for one candidate.
-
-    Attributes:
-        value: the JSON value.
-        fixes: the changes made, in order.
-        truncated: the text ended inside a value or container, which was completed.
-    """
-
-    value: Any
-    fixes: list[Fix]
-    truncated: bool = False
-
-
-def reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
-NINETEEN_DIGITS = b"0" * 19
-
-
-def may_hold_big_int(text: str) -> bool:
-    """Whether ``text`` has a run of 19+ digits, which orjson would turn into a float.
-
-    orjson reads integers beyond 64 bits as floats without a word; ``json`` keeps them
-    exact. Two C passes over the bytes are far cheaper than a regular expression.
-    """
-    data = text.encode("utf-8", "surrogatepass")
-    return NINETEEN_DIGITS in data.translate(DIGITS_TO_ZERO)
-
-
-# One decoder for every strict parse: json.loads(..., parse_constant=...) builds a
-# new JSONDecoder per call, which cost more than the parse on short texts.
-STRICT_DECODER = json.JSONDecoder(parse_constant=reject_constant)
-
-
-# The C scanner behind STRICT_DECODER, called directly: ``SCAN_VALUE(text, i)`` reads one
-# value starting at ``i`` and returns ``(value, end)``; StopIteration when none starts
-# there, json.JSONDecodeError (a ValueError) when it is not valid JSON.
-SCAN_VALUE = make_scanner(STRICT_DECODER)  # type: ignore[arg-type]  # typeshed: a context
-# JSON's whitespace (RFC 8259); the pattern matches everywhere, if only the empty string.
-_space_at = cast("Callable[[str, int], re.Match[str]]", re.compile(r"[ \t\r\n]*").match)
-
-
-def space_end(text: str, pos: int) -> int:
-    """The offset of the first character at or after ``pos`` that is not JSON whitespace."""
-    return _space_at(text, pos).end()
-
-
-def decode_strict(text: str) -> Any:
-    """``STRICT_DECODER.decode(text)`` without its two Python frames, which cost a fifth
-    of the guided tier's time on short replies (it parses once per fix).
-
-    Raises:
-        json.JSONDecodeError: not JSON, with the decoder's own message and offset.
-        ValueError: NaN or Infinity.
-        RecursionError: nesting past the interpreter's limit.
-    """
-    try:
-        value, end = SCAN_VALUE(text, _space_at(text, 0).end())
-    except StopIteration as err:
-        raise json.JSONDecodeError("Expecting value", text, err.value) from None
-    end = _space_at(text, end).end()
-    if end != len(text):
-        raise json.JSONDecodeError("Extra data", text, end)
-    return value
-
-
-def strict_loads(text: str) -> Any:
-    """Parse strictly valid JSON (RFC 8259: no NaN, no Infinity); raise ``ValueError`` if not.
-
-    Raises:
-        ValueError: (``json.JSONDecodeError`` included) the text is not valid JSON.
-        RecursionError: nesting exceeds the interpreter's limit.
-    """
-    if not may_hold_big_int(text):
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            # What orjson refuses, json refuses too, except lone surrogate escapes
-            # ("\ud800"), which json reads: only then is the slower parse worth it.
-            if "\\u" not in text:
-                raise
-    return decode_strict(text)
-
-
-def too_deep(text: str, policy: Policy) -> RepairFailed:
-    return RepairFailed(
-        text,
-        message=(
-            f"the JSON nests deeper than the limit of {policy.max_depth} levels; "
-            "no model output needs this much, so the text is refused rather than parsed"
-        ),
-    )
-
+#: What a parser frame expects next (the tolerant and the incremental parser share
+#: these): a key, the colon after it, a value, or what follows a member (a comma or
+#: the closer).
+KEY, COLON, VALUE, AFTER = range(4)
 
 IDENT_KEY = re.compile(r"[A-Za-z_$][\w$.-]*(?=[ \t]*:)")
 WORD = re.compile(r"[A-Za-z_$][\w$]*")

@@ -1,4 +1,4 @@
-"""Tests for the seeded corruption operators in :mod:`repairllm.corrupt`."""
+"""Tests for the seeded corruption operators in :mod:`repairllm.bench.corrupt`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from repairllm.corrupt import (
+from repairllm.bench.corrupt import (
     LOSSY,
     OPERATORS,
     SERIALIZATIONS,

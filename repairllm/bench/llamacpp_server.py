@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from repairllm.errors import BackendUnreachable, ConfigError
+from ..errors import BackendUnreachable, ConfigError
 
 __all__ = ["LlamaServer", "serve"]
 

@@ -1,0 +1,366 @@
+"""Read a reply as it streams in, with total work linear in its length.
+
+:class:`IncrementalParser` keeps its state between chunks (the stack of open
+containers, the scan position, where an unfinished string may end) so each
+character is scanned once. It yields nothing itself; ask it for :meth:`snapshot`
+whenever :meth:`feed` says a member completed. A snapshot copies only the open
+containers along the current path, so completed subtrees are shared, not copied.
+
+A reply that is not strict JSON (single quotes, unquoted keys ...) switches the
+parser to a fallback that repairs the whole buffer again only when it has doubled
+since the last try, which keeps the total work linear too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+import orjson
+
+from ..errors import RepairLLMError
+from ..policy import resolve_policy
+from . import parse
+from .errors import LexicalError
+from .strict import space_end
+from .tokens import AFTER, COLON, KEY, VALUE
+
+__all__ = ["IncrementalParser"]
+
+# One token after optional whitespace: a punctuation mark, a complete string, a number
+# or a literal. A number or literal touching the end of the buffer may still grow, so
+# the caller waits for more text before taking it.
+_TOKEN = re.compile(
+    r"""[ \t\r\n]*(?:
+        (?P<punct>[{}\[\],:])
+      | (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)
+      | (?P<word>true|false|null)
+    )""",
+    re.VERBOSE,
+)
+_STRING_BODY = re.compile(r'(?:[^"\\]|\\.)*')
+_START = re.compile(r"[{\[]")
+_THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
+_WORDS = {"true": True, "false": False, "null": None}
+# Text after a number or word that may still belong to it ("-3" + "e2", "nul" + "l").
+_GROWING_TAIL = re.compile(r"[0-9.eE+\-a-z]*")
+_GROWING = re.compile(r"-?[0-9.eE+-]*|t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?")
+
+
+class _Frame:
+    __slots__ = ("container", "key", "slot", "state")
+
+    def __init__(self, container: dict[str, Any] | list[Any], slot: str | int | None) -> None:
+        self.container = container
+        self.slot = slot  # where this container sits in its parent
+        self.key: str | None = None
+        self.state = KEY if isinstance(container, dict) else VALUE  # what may come next
+
+
+class IncrementalParser:
+    """Parse JSON text fed in chunks, keeping state between them.
+
+    Example:
+        >>> p = IncrementalParser()
+        >>> p.feed('Here: {"a": 1, "b": [tr')
+        True
+        >>> p.snapshot()
+        {'a': 1, 'b': []}
+        >>> p.feed('ue]}')
+        True
+        >>> p.snapshot(), p.complete
+        ({'a': 1, 'b': [True]}, True)
+    """
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._pos = 0
+        self._stack: list[_Frame] = []
+        self._root: Any = None
+        self._started = False
+        self._in_think: bool | None = None
+        self._string_from = -1  # start of an unfinished string token, or -1
+        self._string_scan = 0  # where scanning that string resumes
+        self.complete = False
+        self.fallback = False
+        self._fallback_len = 0
+        self._fallback_value: Any = None
+        self._repaired_len = 0  # the buffer length the fallback value was repaired from
+        self._root_start = 0
+        # The fallback's own bracket count, which knows both quote characters.
+        self._fb_pos = 0
+        self._fb_depth = 0
+        self._fb_quote = ""
+        self._fb_escape = False
+
+    # -- feeding ------------------------------------------------------------------------
+
+    def feed(self, chunk: str) -> bool:
+        """Add text; return whether a value or member completed (a new snapshot is due)."""
+        if not chunk:
+            return False
+        self.text += chunk
+        if self.complete:
+            return False
+        if self.fallback:
+            self._count_brackets()
+            return self._fallback_due(final=self.complete)
+        return self._scan(final=False)
+
+    def close(self) -> bool:
+        """The stream ended: numbers and words touching the end are now complete."""
+        if self.fallback:
+            return self._fallback_due(final=True)
+        return self._scan(final=True)
+
+    def snapshot(self) -> Any:
+        """The value so far: completed members only, open containers copied along the path."""
+        if self.fallback:
+            return self._fallback_snapshot()
+        if not self._started:
+            return None
+        top = _shallow(self._root)
+        parent = top
+        for frame in self._stack[1:]:
+            child = _shallow(frame.container)
+            parent[frame.slot] = child
+            parent = child
+        return top
+
+    # -- the scanner --------------------------------------------------------------------
+
+    def _begin(self) -> bool:
+        text = self.text
+        if self._in_think is None:
+            stripped = text.lstrip()
+            if len(stripped) < 7 and "<think>".startswith(stripped):
+                return False
+            self._in_think = stripped.startswith("<think>")
+        if self._in_think:
+            end = _THINK_END.search(text, self._pos)
+            if end is None:
+                self._pos = max(self._pos, len(text) - 9)
+                return False
+            self._pos = end.end()
+            self._in_think = False
+        start = _START.search(text, self._pos)
+        if start is None:
+            self._pos = len(text)
+            return False
+        container: dict[str, Any] | list[Any] = {} if text[start.start()] == "{" else []
+        self._root = container
+        self._stack.append(_Frame(container, None))
+        self._started = True
+        self._pos = start.end()
+        self._root_start = start.start()
+        return True
+
+    def _scan(self, final: bool) -> bool:
+        if not self._started and not self._begin():
+            return False
+        text = self.text
+        end = len(text)
+        changed = False
+        pos = self._pos
+        while self._stack:
+            if self._string_from >= 0:
+                body = _STRING_BODY.match(text, self._string_scan)
+                assert body is not None
+                stop = body.end()
+                if stop >= end or text[stop] != '"':
+                    self._string_scan = stop
+                    break
+                token_end = stop + 1
+                kind, raw = "string", text[self._string_from : token_end]
+                self._string_from = -1
+            else:
+                match = _TOKEN.match(text, pos)
+                if match is None:
+                    after = space_end(text, pos)
+                    if after >= end:
+                        pos = after
+                        break
+                    if text[after] == '"':
+                        self._string_from = after
+                        self._string_scan = after + 1
+                        pos = after
+                        continue
+                    if not final and _could_grow(text[after:]):
+                        pos = after
+                        break
+                    self._fail(after)
+                    return True
+                kind = match.lastgroup or ""
+                raw = match.group(kind)
+                token_end = match.end()
+                if (
+                    not final
+                    and kind in ("number", "word")
+                    and _GROWING_TAIL.fullmatch(text, token_end)
+                ):
+                    pos = match.start(kind)
+                    break
+            pos = token_end
+            outcome = self._token(kind, raw)
+            if outcome is None:
+                self._fail(token_end - len(raw))
+                return True
+            changed = changed or outcome
+        self._pos = pos
+        if not self._stack:
+            self.complete = True
+        return changed
+
+    def _token(self, kind: str, raw: str) -> bool | None:
+        """Apply one token; return whether something completed, or None on a syntax error."""
+        frame = self._stack[-1]
+        container = frame.container
+        state = frame.state
+        if kind == "punct":
+            if raw == ",":
+                if state != AFTER:
+                    return None
+                frame.state = KEY if isinstance(container, dict) else VALUE
+                return False
+            if raw == ":":
+                if state != COLON:
+                    return None
+                frame.state = VALUE
+                return False
+            if raw in "}]":
+                if (raw == "}") != isinstance(container, dict):
+                    return None
+                # After a member, or at once in an empty container; "[1,]" is not JSON.
+                if not (state == AFTER or (not container and state in (KEY, VALUE))):
+                    return None
+                self._stack.pop()
+                if self._stack:
+                    self._stack[-1].state = AFTER
+                return True
+            # "{" or "["
+            if state != VALUE:
+                return None
+            child: dict[str, Any] | list[Any] = {} if raw == "{" else []
+            slot = self._place(frame, child)
+            self._stack.append(_Frame(child, slot))
+            return False
+        if state == KEY:
+            if kind != "string" or not isinstance(container, dict):
+                return None
+            try:
+                frame.key = orjson.loads(raw)
+            except orjson.JSONDecodeError:  # a raw control character: not strict JSON
+                return None
+            frame.state = COLON
+            return False
+        if state != VALUE:
+            return None
+        try:
+            value: Any = _WORDS[raw] if kind == "word" else orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        self._place(frame, value)
+        frame.state = AFTER
+        return True
+
+    @staticmethod
+    def _place(frame: _Frame, value: Any) -> str | int:
+        container = frame.container
+        if isinstance(container, dict):
+            key = frame.key
+            assert key is not None
+            container[key] = value
+            return key
+        container.append(value)
+        return len(container) - 1
+
+    # -- the fallback for text that is not strict JSON ----------------------------------
+
+    def _fail(self, at: int) -> None:
+        del at  # the whole buffer is re-read by the tolerant pipeline from here on
+        self.fallback = True
+        self._stack.clear()
+        self._fb_pos = self._root_start
+        self._count_brackets()
+        self._fallback_due(final=True)
+
+    def _count_brackets(self) -> None:
+        """Follow the bracket depth of text that is not strict JSON, to see where it ends.
+
+        Single- and double-quoted strings are skipped, so the value is complete when
+        the depth returns to zero: a caller can stop reading there, as with strict JSON.
+        """
+        text = self.text
+        depth, quote, escape = self._fb_depth, self._fb_quote, self._fb_escape
+        for i in range(self._fb_pos, len(text)):
+            ch = text[i]
+            if quote:
+                if escape:
+                    escape = False
+                elif ch == "\\":
+                    escape = True
+                elif ch == quote or (ch == "\n" and quote == "'"):
+                    # A newline ends a single-quoted "string": it was an apostrophe.
+                    quote = ""
+            elif ch in "\"'":
+                quote = ch
+            elif ch in "{[":
+                depth += 1
+            elif ch in "}]":
+                depth -= 1
+                if depth <= 0:
+                    self.complete = True
+                    self._fb_pos = i + 1
+                    break
+        else:
+            self._fb_pos = len(text)
+        self._fb_depth, self._fb_quote, self._fb_escape = depth, quote, escape
+
+    def _fallback_due(self, final: bool) -> bool:
+        """Whether a snapshot is due: the buffer has doubled since the last, or it ended.
+
+        The repair itself waits for :meth:`snapshot`, so a caller that only wants to
+        know where the value ends (``generate``) never pays for it; repairing only
+        doubled buffers keeps the total work linear.
+        """
+        if not final and len(self.text) < 2 * self._fallback_len:
+            return False
+        self._fallback_len = max(len(self.text), 1)
+        return True
+
+    def _fallback_snapshot(self) -> Any:
+        if self._repaired_len != self._fallback_len:
+            self._repaired_len = self._fallback_len
+            with contextlib.suppress(RepairLLMError, LexicalError):
+                self._fallback_value = self._repair(self.text[: self._fallback_len])
+        return self._fallback_value
+
+    def _repair(self, text: str) -> Any:
+        """The value of ``text``, a prefix of a reply that is not strict JSON.
+
+        Here the lexical stage alone reads it from the root's opening bracket on;
+        :class:`repairllm.stream.IncrementalParser` reads it with the whole pipeline
+        (extraction, choice between candidates) instead.
+
+        Raises:
+            LexicalError: no value could be read (the last snapshot stands).
+        """
+        return parse(text[self._root_start :], None, _PARTIAL_POLICY).value
+
+
+_PARTIAL_POLICY = resolve_policy("lenient").replace(name="partial", accept_truncated=True)
+
+
+def _could_grow(rest: str) -> bool:
+    """Whether the unmatched tail may become a number or literal with more text."""
+    return _GROWING.fullmatch(rest) is not None
+
+
+def _shallow(container: Any) -> Any:
+    if isinstance(container, dict):
+        return dict(container)
+    if isinstance(container, list):
+        return list(container)
+    return container

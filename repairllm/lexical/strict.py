@@ -1,0 +1,89 @@
+"""Tier 1 of the lexical stage: strictly valid JSON (RFC 8259), read by C parsers.
+
+orjson first; the standard library's scanner for what orjson refuses but JSON allows
+(integers beyond 64 bits, lone surrogate escapes). The other tiers re-parse with these
+after each fix, so the functions here are written for speed on short texts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from json.scanner import make_scanner
+from typing import Any, cast
+
+import orjson
+
+
+def reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+NINETEEN_DIGITS = b"0" * 19
+
+
+def may_hold_big_int(text: str) -> bool:
+    """Whether ``text`` has a run of 19+ digits, which orjson would turn into a float.
+
+    orjson reads integers beyond 64 bits as floats without a word; ``json`` keeps them
+    exact. Two C passes over the bytes are far cheaper than a regular expression.
+    """
+    data = text.encode("utf-8", "surrogatepass")
+    return NINETEEN_DIGITS in data.translate(DIGITS_TO_ZERO)
+
+
+# One decoder for every strict parse: json.loads(..., parse_constant=...) builds a
+# new JSONDecoder per call, which cost more than the parse on short texts.
+STRICT_DECODER = json.JSONDecoder(parse_constant=reject_constant)
+
+
+# The C scanner behind STRICT_DECODER, called directly: ``SCAN_VALUE(text, i)`` reads one
+# value starting at ``i`` and returns ``(value, end)``; StopIteration when none starts
+# there, json.JSONDecodeError (a ValueError) when it is not valid JSON.
+SCAN_VALUE = make_scanner(STRICT_DECODER)  # type: ignore[arg-type]  # typeshed: a context
+# JSON's whitespace (RFC 8259); the pattern matches everywhere, if only the empty string.
+_space_at = cast("Callable[[str, int], re.Match[str]]", re.compile(r"[ \t\r\n]*").match)
+
+
+def space_end(text: str, pos: int) -> int:
+    """The offset of the first character at or after ``pos`` that is not JSON whitespace."""
+    return _space_at(text, pos).end()
+
+
+def decode_strict(text: str) -> Any:
+    """``STRICT_DECODER.decode(text)`` without its two Python frames, which cost a fifth
+    of the guided tier's time on short replies (it parses once per fix).
+
+    Raises:
+        json.JSONDecodeError: not JSON, with the decoder's own message and offset.
+        ValueError: NaN or Infinity.
+        RecursionError: nesting past the interpreter's limit.
+    """
+    try:
+        value, end = SCAN_VALUE(text, _space_at(text, 0).end())
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+    end = _space_at(text, end).end()
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
+def strict_loads(text: str) -> Any:
+    """Parse strictly valid JSON (RFC 8259: no NaN, no Infinity); raise ``ValueError`` if not.
+
+    Raises:
+        ValueError: (``json.JSONDecodeError`` included) the text is not valid JSON.
+        RecursionError: nesting exceeds the interpreter's limit.
+    """
+    if not may_hold_big_int(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            # What orjson refuses, json refuses too, except lone surrogate escapes
+            # ("\ud800"), which json reads: only then is the slower parse worth it.
+            if "\\u" not in text:
+                raise
+    return decode_strict(text)
