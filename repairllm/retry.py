@@ -45,6 +45,7 @@ from .errors import (
     RetriesExhausted,
 )
 from .ledger import Issue, Ledger
+from .options import CallOptions
 from .outcome import Outcome
 from .pipeline import run
 from .policy import Policy, resolve_policy
@@ -139,19 +140,18 @@ class Generation(Generic[T]):
 
 @dataclass
 class _Plan:
-    """Everything a structured call needs besides the backend, settled once."""
+    """A call's options and what they settle to once the backend and schema are known."""
 
+    call: CallOptions
     schema: Schema | None
     policy: Policy
-    form: PromptForm
-    retries: int
     native: bool
-    continuations: int
-    transient: int
     options: dict[str, Any]
-    backoff: float = 0.5
-    stop_at_value: bool = True
     continues_reply: bool = False
+
+    @property
+    def form(self) -> PromptForm:
+        return self.call.prompt_form
 
     def first_messages(self, prompt: Messages) -> list[Message]:
         return build_messages(prompt, self.schema, self.form)
@@ -160,31 +160,26 @@ class _Plan:
 def _plan(
     backend: Backend | None,
     schema: Any,
-    retries: int,
-    policy: Policy | str | None,
-    form: PromptForm,
-    native: bool | None,
-    continuations: int,
-    transient_retries: int,
-    options: dict[str, Any],
-    backoff: float = 0.5,
-    stop_at_value: bool = True,
+    call: CallOptions,
+    *,
+    options: dict[str, Any] | None = None,
 ) -> _Plan:
-    if retries < 0 or continuations < 0 or transient_retries < 0:
-        raise InvalidInput("retries, continuations and transient_retries must be >= 0")
+    """Settle a call: compile the schema, resolve the policy, decide on the structured mode.
+
+    Args:
+        backend: the driver, or ``None`` for :func:`repairing` (no requests of its own).
+        schema: as the public functions take it.
+        call: the call's options.
+        options: the chat options sent with every request.
+    """
     compiled = compile_schema(schema) if schema is not None else None
-    use_native = uses_native(backend, compiled, native)
+    use_native = uses_native(backend, compiled, call.native)
     return _Plan(
+        call,
         compiled,
-        resolve_policy(policy),
-        form,
-        retries,
+        resolve_policy(call.policy),
         use_native,
-        continuations,
-        transient_retries,
-        options,
-        backoff,
-        stop_at_value,
+        options if options is not None else {},
         backend is not None and backend.continues_reply,
     )
 
@@ -287,7 +282,7 @@ def _dialogue(prompt: Messages, plan: _Plan) -> Generator[_Request, Completion, 
     first = plan.first_messages(prompt)
     messages = first
     attempts: list[Attempt] = []
-    for _ in range(plan.retries + 1):
+    for _ in range(plan.call.retries + 1):
         attempt = Attempt(native=plan.native)
         attempts.append(attempt)
         reply = yield _Request(messages, {**plan.options, **_native_options(plan)}, attempt)
@@ -296,7 +291,7 @@ def _dialogue(prompt: Messages, plan: _Plan) -> Generator[_Request, Completion, 
         attempt.note(reply)
         while (
             reply.truncated
-            and attempt.continuations < plan.continuations
+            and attempt.continuations < plan.call.continuations
             and _value_cut_off(attempt.raw, plan)
             and not _looping(attempt.raw)
         ):
@@ -343,8 +338,9 @@ def _retry_args(plan: _Plan, attempt: Attempt) -> dict[str, Any]:
 
     return {
         "retry": retry_if_exception(transient),
-        "stop": stop_after_attempt(plan.transient + 1),
-        "wait": wait_exponential(multiplier=plan.backoff, max=8.0) + wait_random(0, plan.backoff),
+        "stop": stop_after_attempt(plan.call.transient_retries + 1),
+        "wait": wait_exponential(multiplier=plan.call.backoff, max=8.0)
+        + wait_random(0, plan.call.backoff),
         "before_sleep": _count_transient(attempt),
         "reraise": True,
     }
@@ -464,13 +460,13 @@ class _Reader:
 
 
 def _caller(backend: Backend, plan: _Plan) -> Callable[..., Completion]:
-    if plan.stop_at_value and backend.supports_streaming:
+    if plan.call.stop_at_value and backend.supports_streaming:
         return functools.partial(_until_value, backend)
     return backend.chat
 
 
 def _acaller(backend: Backend, plan: _Plan) -> Callable[..., Any]:
-    if plan.stop_at_value and backend.supports_streaming:
+    if plan.call.stop_at_value and backend.supports_streaming:
         return functools.partial(_auntil_value, backend)
     return backend.achat
 
@@ -588,15 +584,15 @@ def generate(
     prompt: Messages,
     schema: Any = None,
     *,
-    retries: int = 2,
-    policy: Policy | str | None = None,
+    retries: int = CallOptions.retries,
+    policy: Policy | str | None = CallOptions.policy,
     outcome: bool = False,
-    native: bool | None = None,
-    prompt_form: PromptForm = "skeleton",
-    continuations: int = 2,
-    transient_retries: int = 3,
-    backoff: float = 0.5,
-    stop_at_value: bool = True,
+    native: bool | None = CallOptions.native,
+    prompt_form: PromptForm = CallOptions.prompt_form,
+    continuations: int = CallOptions.continuations,
+    transient_retries: int = CallOptions.transient_retries,
+    backoff: float = CallOptions.backoff,
+    stop_at_value: bool = CallOptions.stop_at_value,
     **options: Any,
 ) -> Any:
     """Ask the backend for a value of ``schema`` and return it validated.
@@ -625,19 +621,17 @@ def generate(
         BackendError: a non-transient backend failure, or a transient one that outlived
             its retries.
     """
-    plan = _plan(
-        backend,
-        schema,
-        retries,
-        policy,
-        prompt_form,
-        native,
-        continuations,
-        transient_retries,
-        options,
-        backoff,
-        stop_at_value,
+    call = CallOptions(
+        retries=retries,
+        policy=policy,
+        native=native,
+        prompt_form=prompt_form,
+        continuations=continuations,
+        transient_retries=transient_retries,
+        backoff=backoff,
+        stop_at_value=stop_at_value,
     )
+    plan = _plan(backend, schema, call, options=options)
     dialogue = _dialogue(prompt, plan)
     try:
         request = next(dialogue)
@@ -647,36 +641,85 @@ def generate(
         return _finish(stop.value, outcome)
 
 
+@overload
+async def agenerate(
+    backend: Backend,
+    prompt: Messages,
+    schema: type[T],
+    *,
+    retries: int = ...,
+    policy: Policy | str | None = ...,
+    outcome: Literal[False] = ...,
+    native: bool | None = ...,
+    prompt_form: PromptForm = ...,
+    continuations: int = ...,
+    transient_retries: int = ...,
+    backoff: float = ...,
+    stop_at_value: bool = ...,
+    **options: Any,
+) -> T: ...
+@overload
+async def agenerate(
+    backend: Backend,
+    prompt: Messages,
+    schema: Any = ...,
+    *,
+    retries: int = ...,
+    policy: Policy | str | None = ...,
+    outcome: Literal[True],
+    native: bool | None = ...,
+    prompt_form: PromptForm = ...,
+    continuations: int = ...,
+    transient_retries: int = ...,
+    backoff: float = ...,
+    stop_at_value: bool = ...,
+    **options: Any,
+) -> Generation[Any]: ...
+@overload
+async def agenerate(
+    backend: Backend,
+    prompt: Messages,
+    schema: Any = ...,
+    *,
+    retries: int = ...,
+    policy: Policy | str | None = ...,
+    outcome: bool = ...,
+    native: bool | None = ...,
+    prompt_form: PromptForm = ...,
+    continuations: int = ...,
+    transient_retries: int = ...,
+    backoff: float = ...,
+    stop_at_value: bool = ...,
+    **options: Any,
+) -> Any: ...
 async def agenerate(
     backend: Backend,
     prompt: Messages,
     schema: Any = None,
     *,
-    retries: int = 2,
-    policy: Policy | str | None = None,
+    retries: int = CallOptions.retries,
+    policy: Policy | str | None = CallOptions.policy,
     outcome: bool = False,
-    native: bool | None = None,
-    prompt_form: PromptForm = "skeleton",
-    continuations: int = 2,
-    transient_retries: int = 3,
-    backoff: float = 0.5,
-    stop_at_value: bool = True,
+    native: bool | None = CallOptions.native,
+    prompt_form: PromptForm = CallOptions.prompt_form,
+    continuations: int = CallOptions.continuations,
+    transient_retries: int = CallOptions.transient_retries,
+    backoff: float = CallOptions.backoff,
+    stop_at_value: bool = CallOptions.stop_at_value,
     **options: Any,
 ) -> Any:
     """Async :func:`generate`, through the backend's ``achat``."""
-    plan = _plan(
-        backend,
-        schema,
-        retries,
-        policy,
-        prompt_form,
-        native,
-        continuations,
-        transient_retries,
-        options,
-        backoff,
-        stop_at_value,
+    call = CallOptions(
+        retries=retries,
+        policy=policy,
+        native=native,
+        prompt_form=prompt_form,
+        continuations=continuations,
+        transient_retries=transient_retries,
+        backoff=backoff,
+        stop_at_value=stop_at_value,
     )
+    plan = _plan(backend, schema, call, options=options)
     dialogue = _dialogue(prompt, plan)
     try:
         request = next(dialogue)
@@ -699,9 +742,9 @@ def _takes_feedback(fn: Callable[..., Any]) -> bool:
 def repairing(
     schema: Any = None,
     *,
-    retries: int = 2,
-    policy: Policy | str | None = None,
-    prompt_form: PromptForm = "skeleton",
+    retries: int = CallOptions.retries,
+    policy: Policy | str | None = CallOptions.policy,
+    prompt_form: PromptForm = CallOptions.prompt_form,
 ) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
     """Wrap a function that returns model text so that it returns a validated value.
 
@@ -713,7 +756,17 @@ def repairing(
         >>> @repairing(Person, retries=2)  # doctest: +SKIP
         ... def ask(prompt: str, feedback: str | None = None) -> str: ...
     """
-    plan = _plan(None, schema, retries, policy, prompt_form, False, 0, 0, {})
+    # The wrapped function makes its own requests: no structured mode, no continuations,
+    # no transient retries here.
+    call = CallOptions(
+        retries=retries,
+        policy=policy,
+        prompt_form=prompt_form,
+        native=False,
+        continuations=0,
+        transient_retries=0,
+    )
+    plan = _plan(None, schema, call)
 
     def decorate(fn: Callable[P, Any]) -> Callable[P, Any]:
         feedback_ok = _takes_feedback(fn)
@@ -739,7 +792,7 @@ def repairing(
             @functools.wraps(fn)
             async def awrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 attempts: list[Attempt] = []
-                for _ in range(plan.retries + 1):
+                for _ in range(plan.call.retries + 1):
                     started = time.perf_counter()
                     attempt = record(await fn(*args, **kwargs), started, attempts)
                     if attempt.ok:
@@ -753,7 +806,7 @@ def repairing(
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
             attempts: list[Attempt] = []
-            for _ in range(plan.retries + 1):
+            for _ in range(plan.call.retries + 1):
                 started = time.perf_counter()
                 attempt = record(fn(*args, **kwargs), started, attempts)
                 if attempt.ok:

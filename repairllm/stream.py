@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .align import align
-from .backend import Backend, Messages, Usage
+from .backend import Backend, Message, Messages, Usage
 from .errors import RepairLLMError
 from .lexical import incremental
+from .options import CallOptions
 from .outcome import Outcome
 from .pipeline import run
 from .policy import Policy, resolve_policy
@@ -112,14 +113,24 @@ class _Streamer:
         yield Partial(outcome.value, True, self.parser.text, outcome, self.usage)
 
 
+def _start(
+    backend: Backend, prompt: Messages, schema: Any, call: CallOptions
+) -> tuple[_Streamer, list[Message], dict[str, Any]]:
+    """The streamer of a streamed call, its messages and its structured-mode options."""
+    streamer = _Streamer(schema, call.policy)
+    messages = build_messages(prompt, streamer.schema, call.prompt_form)
+    native = uses_native(backend, streamer.schema, call.native)
+    return streamer, messages, native_options(streamer.schema) if native else {}
+
+
 def stream(
     backend: Backend,
     prompt: Messages,
     schema: Any = None,
     *,
-    policy: Policy | str | None = None,
-    prompt_form: PromptForm = "skeleton",
-    native: bool | None = None,
+    policy: Policy | str | None = CallOptions.policy,
+    prompt_form: PromptForm = CallOptions.prompt_form,
+    native: bool | None = CallOptions.native,
     **options: Any,
 ) -> Iterator[Partial]:
     """Stream a structured reply: partial values as fields complete, then the validated one.
@@ -141,9 +152,8 @@ def stream(
             does not retry; use :func:`repairllm.generate` for that).
         BackendError: from the backend.
     """
-    streamer = _Streamer(schema, policy)
-    messages = build_messages(prompt, streamer.schema, prompt_form)
-    extra = native_options(streamer.schema) if uses_native(backend, streamer.schema, native) else {}
+    call = CallOptions(policy=policy, prompt_form=prompt_form, native=native)
+    streamer, messages, extra = _start(backend, prompt, schema, call)
     for chunk in backend.stream(messages, **options, **extra):
         if chunk.usage is not None:
             streamer.usage = chunk.usage
@@ -158,15 +168,14 @@ async def astream(
     prompt: Messages,
     schema: Any = None,
     *,
-    policy: Policy | str | None = None,
-    prompt_form: PromptForm = "skeleton",
-    native: bool | None = None,
+    policy: Policy | str | None = CallOptions.policy,
+    prompt_form: PromptForm = CallOptions.prompt_form,
+    native: bool | None = CallOptions.native,
     **options: Any,
 ) -> AsyncIterator[Partial]:
     """Async :func:`stream`, through the backend's ``astream``."""
-    streamer = _Streamer(schema, policy)
-    messages = build_messages(prompt, streamer.schema, prompt_form)
-    extra = native_options(streamer.schema) if uses_native(backend, streamer.schema, native) else {}
+    call = CallOptions(policy=policy, prompt_form=prompt_form, native=native)
+    streamer, messages, extra = _start(backend, prompt, schema, call)
     async for chunk in backend.astream(messages, **options, **extra):
         if chunk.usage is not None:
             streamer.usage = chunk.usage

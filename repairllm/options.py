@@ -1,0 +1,54 @@
+"""How a structured call behaves: the keywords ``generate``, ``agenerate``, ``stream``,
+``astream`` and ``repairing`` share, with their defaults and their checks, in one place.
+
+Each of those functions keeps its keyword signature (the public surface), builds one
+:class:`CallOptions` from it and passes that down. What a driver is asked per request
+(``max_tokens``, ``temperature`` ...) is another thing: the chat options of
+:class:`repairllm.backend.ChatOptions`, passed through as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .policy import Policy
+    from .prompts import PromptForm
+
+__all__ = ["CallOptions"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallOptions:
+    """The options of one structured call.
+
+    The public functions use the class attributes as their defaults
+    (``retries: int = CallOptions.retries``), so a default is written once, here.
+
+    Attributes:
+        retries: format retries after the first attempt, each with targeted feedback.
+        policy: the repair policy (``"strict"``, ``"default"``, ``"lenient"`` or a Policy).
+        native: use the server's structured mode; ``None`` uses it where the backend
+            declares one, ``False`` turns it off.
+        prompt_form: how the schema is shown to the model (see :mod:`repairllm.prompts`).
+        continuations: how often a reply cut off at the token limit is continued.
+        transient_retries: retries of timeouts, 429 and 5xx per request, with backoff.
+        backoff: the first backoff in seconds (doubling, with jitter, up to 8 s).
+        stop_at_value: stream each reply and stop once a complete JSON value has arrived.
+    """
+
+    retries: int = 2
+    policy: Policy | str | None = None
+    native: bool | None = None
+    prompt_form: PromptForm = "skeleton"
+    continuations: int = 2
+    transient_retries: int = 3
+    backoff: float = 0.5
+    stop_at_value: bool = True
+
+    def __post_init__(self) -> None:
+        if self.retries < 0 or self.continuations < 0 or self.transient_retries < 0:
+            raise InvalidInput("retries, continuations and transient_retries must be >= 0")
