@@ -15,7 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -43,8 +43,6 @@ __all__ = [
 
 Message: TypeAlias = dict[str, Any]
 Messages: TypeAlias = "str | Sequence[Mapping[str, Any]]"
-
-FinishReason: TypeAlias = "Literal['stop', 'length', 'error'] | str | None"
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ class OpenAIBackend(Backend):
         self.context_length = context_length
         # Capabilities depend on the server behind the URL, not on this class, so
         # they are set per instance from the preset (the base class declares them as
-        # ClassVars for drivers whose server is fixed).
+        # plain attributes, not ClassVars, for drivers like this one).
         self.supports_json_schema = (
             supports_json_schema if supports_json_schema is not None else bool(p and p.json_schema)
         )
