@@ -2,11 +2,8 @@
 
 It runs a model in this process with PyTorch: a model directory (anything
 ``from_pretrained`` reads) or a single ``.gguf`` file, which transformers
-dequantizes on load. Dequantizing takes seconds, and transformers cannot
-``save_pretrained`` a model it read from GGUF, so the first load writes the
-dequantized weights (safetensors), config and tokenizer to a cache directory keyed
-by the file's path, size and modification time; later loads read that directory
-as an ordinary model directory, several times faster.
+dequantizes on load. Loading the weights, and the cache that spares a GGUF file's
+second load the dequantizing, live in :mod:`repairllm_backends._hf_cache`.
 
 torch, transformers, gguf and peft are imported inside the methods that need them,
 never at module import, so ``import repairllm_backends.hf`` stays cheap and a
@@ -20,17 +17,10 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import importlib
-import importlib.util
-import json
 import os
-import shutil
-import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -55,7 +45,9 @@ from repairllm.errors import (
     RepairLLMError,
 )
 
+from . import _hf_cache as _cache
 from . import _hf_grammar as _grammar
+from ._hf_cache import INSTALL_HINT, cache_entry, cache_root
 
 if TYPE_CHECKING:
     import torch
@@ -69,23 +61,15 @@ __all__ = [
     "cache_root",
 ]
 
-INSTALL_HINT = "pip install 'repairllm[hf]'"
 GRAMMAR_REPEAT_PENALTY = 1.1
 GRAMMAR_ARRAY_DECAY = 1.0
 DEFAULT_MAX_NEW_TOKENS = 512
 """Reply limit when neither the call, ``defaults`` nor ``generation_config`` sets one:
 a CPU-bound model left to fill an 8k context would run for minutes."""
 
-_CACHE_FORMAT = 1
-"""Bump when the cache layout changes, so old entries are ignored rather than misread."""
-_CACHE_MARKER = "repairllm-cache.json"
-_WEIGHTS = "model.safetensors"
 _PUNCT = ' {}[],:"\n\t'
 _LITERALS = frozenset({"true", "false", "null"})
 _SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "typical_p")
-
-# Loading and tqdm patching touch process-wide state; one load at a time.
-_LOAD_LOCK = threading.Lock()
 
 
 class HFOptions(ChatOptions):
@@ -107,36 +91,13 @@ class HFOptions(ChatOptions):
     items until the token limit; 0 turns it off."""
 
 
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where converted GGUF models are cached.
-
-    Args:
-        cache_dir: an explicit directory; it wins.
-
-    Returns:
-        ``cache_dir``, else ``$REPAIRLLM_CACHE/hf``, else ``~/.cache/repairllm/hf``.
-    """
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("REPAIRLLM_CACHE")
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "repairllm"
-    return base / "hf"
-
-
-def _need(module: str, what: str) -> None:
-    if importlib.util.find_spec(module) is None:
-        raise ConfigError(
-            f"the hf driver needs {module} for {what}; install it with: {INSTALL_HINT}"
-        )
-
-
 def _import_torch() -> None:
     """Import torch and transformers once, or fail with the install hint.
 
     Methods then ``import torch`` locally: cheap after the first time, and typed.
     """
-    _need("torch", "running models")
-    _need("transformers", "running models")
+    _cache.need("torch", "running models")
+    _cache.need("transformers", "running models")
     try:
         import torch  # noqa: F401 - imported here so a broken install fails early
         import transformers  # noqa: F401
@@ -172,58 +133,6 @@ def _content_text(content: Any, index: int) -> str:
                 f"message {index}: the hf driver takes text parts only, got {part!r}"
             )
     return "".join(parts)
-
-
-def cache_entry(
-    gguf: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
-) -> Path:
-    """The cache directory that holds (or will hold) a GGUF file's converted model.
-
-    Its name hashes the file's resolved path, size and modification time and the
-    transformers version, so a changed file or converter never reads a stale entry.
-    Deleting the directory is always safe.
-
-    Args:
-        gguf: the ``.gguf`` file.
-        cache_dir: as for :func:`cache_root`.
-
-    Raises:
-        ConfigError: when the file cannot be read.
-    """
-    import transformers
-
-    path = Path(gguf).expanduser()
-    try:
-        stat = path.stat()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the model {path}: {exc.strerror or exc}") from exc
-    ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{transformers.__version__}"
-    digest = hashlib.sha256(ident.encode()).hexdigest()[:16]
-    return cache_root(cache_dir) / f"{path.stem}-{digest}"
-
-
-@contextlib.contextmanager
-def _quiet_progress() -> Iterator[None]:
-    """Silence transformers' progress bars while loading: the library never prints.
-
-    The GGUF dequantizer uses ``tqdm`` directly rather than transformers' switch, so
-    its module-level name is swapped for a disabled one for the duration.
-    """
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    gguf_utils = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
-    original = getattr(gguf_utils, "tqdm", None)
-    if original is not None:
-        gguf_utils.tqdm = functools.partial(original, disable=True)  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        if original is not None:
-            gguf_utils.tqdm = original  # type: ignore[attr-defined]
-        if was_enabled:
-            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 def _translate(exc: BaseException, doing: str, path: str | None = None) -> RepairLLMError:
@@ -272,7 +181,8 @@ class HFBackend(Backend):
             every core this process may use, at most 8 (SmolLM2-135M on 2 cores: 17
             tokens/s on one thread, 26 on two). On a CPU shared with other work, pass
             fewer: more threads than free cores is several times slower.
-        cache_dir: where converted GGUF files are cached (see :func:`cache_root`).
+        cache_dir: where converted GGUF files are cached (see
+            :func:`~repairllm_backends._hf_cache.cache_root`).
         context_length: the context window; default the config's
             ``max_position_embeddings``.
         defaults: option values for calls that do not give them.
@@ -321,7 +231,7 @@ class HFBackend(Backend):
         timeout: float | None = None,
     ) -> None:
         if model is None:
-            from repairllm.models import default_gguf
+            from repairllm.default_model import default_gguf
 
             model = default_gguf()
         self.path = Path(model).expanduser()
@@ -358,7 +268,7 @@ class HFBackend(Backend):
         tokenizer_class = _resolve_class(tokenizer_cls, "AutoTokenizer")
 
         start = time.perf_counter()
-        with _LOAD_LOCK, _quiet_progress():
+        with _cache.LOAD_LOCK, _cache.quiet_progress():
             self.tokenizer, self.hf_model = self._load(
                 model_class, tokenizer_class, cache_dir, lora_path
             )
@@ -402,131 +312,30 @@ class HFBackend(Backend):
         if looks_local and not path.exists():
             raise ConfigError(f"the model {path} does not exist; pass a model directory or a .gguf")
         try:
-            if is_gguf:
-                tokenizer, model = self._load_gguf(model_class, tokenizer_class, cache_dir)
-            else:
-                tokenizer = tokenizer_class.from_pretrained(self.model)
-                model = model_class.from_pretrained(self.model, dtype=self.dtype)
-            model = model.to(self.device)
+            weights = _cache.load_weights(
+                self.model,
+                path,
+                model_class,
+                tokenizer_class,
+                dtype=self.dtype,
+                device=self.device,
+                cache_dir=cache_dir,
+            )
         except Exception as exc:
             raise _translate(exc, "loading the model", str(path)) from exc
+        self.cache_path = weights.cache_path
+        self.loaded_from_cache = weights.from_cache
+        model = weights.model
         if lora_path is not None:
-            model = self._apply_lora(model, Path(lora_path).expanduser())
+            lora = Path(lora_path).expanduser()
+            try:
+                model = _cache.apply_lora(model, lora)
+            except RepairLLMError:
+                raise  # no adapter there, or no peft: already ours, as it stands
+            except Exception as exc:
+                raise _translate(exc, "loading the LoRA adapter", str(lora)) from exc
         model.eval()
-        return tokenizer, model
-
-    def _load_gguf(
-        self, model_class: Any, tokenizer_class: Any, cache_dir: str | os.PathLike[str] | None
-    ) -> tuple[Any, Any]:
-        import torch
-
-        path = self.path
-        entry = cache_entry(path, cache_dir)
-        self.cache_path = entry
-        if (entry / _CACHE_MARKER).is_file():
-            loaded = self._load_cached(entry, model_class, tokenizer_class)
-            if loaded is not None:
-                self.loaded_from_cache = True
-                return loaded
-        _need("gguf", "reading .gguf files")
-        _need("accelerate", "reading .gguf files")
-        where, name = str(path.parent), path.name
-        tokenizer = tokenizer_class.from_pretrained(where, gguf_file=name)
-        # Dequantized weights are float32; cache them as such and cast afterwards, so
-        # one cache entry serves every dtype.
-        model = model_class.from_pretrained(where, gguf_file=name, dtype=torch.float32)
-        self._write_cache(entry, model, tokenizer)
-        return tokenizer, model.to(self.dtype)
-
-    def _load_cached(
-        self, entry: Path, model_class: Any, tokenizer_class: Any
-    ) -> tuple[Any, Any] | None:
-        """Read a cache entry; ``None`` when it is unusable, so the caller converts again."""
-        try:
-            marker = json.loads((entry / _CACHE_MARKER).read_text(encoding="utf-8"))
-            if marker.get("format") != _CACHE_FORMAT:
-                return None
-            tokenizer = tokenizer_class.from_pretrained(str(entry))
-            model, info = model_class.from_pretrained(
-                str(entry), dtype=self.dtype, output_loading_info=True
-            )
-        except Exception:  # a cache is disposable: any damage means convert again
-            return None
-        # Tied weights (lm_head = embed_tokens) are saved once; anything else missing
-        # means the entry does not match this model class.
-        if info.get("missing_keys") or info.get("unexpected_keys"):
-            return None
-        return tokenizer, model
-
-    def _write_cache(self, entry: Path, model: Any, tokenizer: Any) -> None:
-        """Write the converted model next to ``entry`` and move it into place in one rename.
-
-        Another process may convert the same file at the same time: whoever renames
-        first wins and the other's copy is dropped. A cache that cannot be written
-        (read-only home) only costs the next load its speed.
-        """
-        from safetensors.torch import save_file
-
-        try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".", dir=entry.parent))
-        except OSError:
-            return
-        try:
-            seen: set[int] = set()
-            tensors: dict[str, torch.Tensor] = {}
-            for key, tensor in model.state_dict().items():
-                # Tied parameters share storage; safetensors refuses aliases, and
-                # from_pretrained re-ties them from tie_word_embeddings.
-                ptr = tensor.untyped_storage().data_ptr()
-                if ptr in seen:
-                    continue
-                seen.add(ptr)
-                tensors[key] = tensor.detach().contiguous()
-            save_file(tensors, str(tmp / _WEIGHTS), metadata={"format": "pt"})
-            model.config.save_pretrained(str(tmp))
-            if model.generation_config is not None:
-                model.generation_config.save_pretrained(str(tmp))
-            tokenizer.save_pretrained(str(tmp))
-            stat = self.path.stat()
-            marker = {
-                "format": _CACHE_FORMAT,
-                "source": str(self.path.resolve()),
-                "size": stat.st_size,
-                "mtime_ns": stat.st_mtime_ns,
-            }
-            (tmp / _CACHE_MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
-            if entry.exists():
-                shutil.rmtree(entry, ignore_errors=True)
-            os.replace(tmp, entry)
-        except OSError:
-            pass
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-
-    def _apply_lora(self, model: Any, lora_path: Path) -> Any:
-        if not (lora_path / "adapter_config.json").is_file():
-            raise ConfigError(
-                f"no PEFT adapter at {lora_path} (adapter_config.json is missing); "
-                "pass the directory that save_pretrained wrote"
-            )
-        _need("peft", "LoRA adapters")
-        try:
-            from peft import PeftModel
-
-            with warnings.catch_warnings():
-                # peft (0.15) reads a property transformers 5 deprecated; nothing the
-                # caller can act on.
-                warnings.filterwarnings(
-                    "ignore", message=".*is_gradient_checkpointing", category=FutureWarning
-                )
-                peft_model = PeftModel.from_pretrained(model, str(lora_path))
-            # Merging removes the adapter's per-step overhead; nothing unloads it later.
-            merged = peft_model.merge_and_unload()
-        except Exception as exc:
-            raise _translate(exc, "loading the LoRA adapter", str(lora_path)) from exc
-        return merged
+        return weights.tokenizer, model
 
     def _eos_token_ids(self) -> set[int]:
         eos = self.hf_model.generation_config.eos_token_id

@@ -25,13 +25,13 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("gguf")
 
+from repairllm.default_model import default_gguf
 from repairllm.errors import (
     BackendTimeout,
     ConfigError,
     ContextTooLong,
     InvalidInput,
 )
-from repairllm.models import default_gguf
 from repairllm.registry import connect
 from repairllm_backends.hf import HFBackend, cache_entry, cache_root
 
