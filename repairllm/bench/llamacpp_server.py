@@ -115,7 +115,7 @@ def serve(
 
     Args:
         model_path: the GGUF to serve; by default the packaged SmolLM2-135M-Instruct
-            (:func:`repairllm.models.default_gguf`).
+            (:func:`repairllm.default_model.default_gguf`).
         n_ctx: the context length the server allocates.
         port: the port to listen on; a free one by default.
         n_threads: generation threads; the server's default (half the cores) if ``None``.
@@ -131,7 +131,7 @@ def serve(
     """
     _check_installed()
     if model_path is None:
-        from repairllm.models import default_gguf
+        from repairllm.default_model import default_gguf
 
         model_path = default_gguf()
     path = Path(model_path)
