@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -410,28 +411,46 @@ def _coerce_scalar(value: Any, types: frozenset[str], loose: bool) -> Any:
             return _number_text(value)
         return _MISSING
     if isinstance(value, str):
-        text = value.strip()
-        if "integer" in types and _INT.fullmatch(text):
-            return int(text.replace(",", "").split(".")[0])
-        if "number" in types and text and _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
-            number = float(text.replace(",", ""))
-            return int(number) if number.is_integer() and "." not in text else number
-        if "boolean" in types:
-            lowered = text.casefold()
-            if lowered in _TRUE:
-                return True
-            if lowered in _FALSE:
-                return False
-        if "null" in types and text.casefold() in _NULL:
-            return None
-        if loose and types & {"integer", "number"}:
-            match = _LEADING_NUMBER.match(text)
-            if match is not None:
-                digits = match.group().strip().replace(",", "")
-                number = float(digits)
-                if "integer" in types and number.is_integer():
-                    return int(number)
-                if "number" in types:
-                    return number
-        return _MISSING
+        try:
+            return _coerce_text(value.strip(), types, loose)
+        except ValueError:  # an integer past Python's digit limit: left as it is
+            return _MISSING
+    return _MISSING
+
+
+def _coerce_text(text: str, types: frozenset[str], loose: bool) -> Any:
+    """:func:`_coerce_scalar` for a string; numbers are exact or ``_MISSING``, never inf.
+
+    Raises:
+        ValueError: the text holds an integer longer than Python converts.
+    """
+    if "integer" in types and _INT.fullmatch(text):
+        return int(text.replace(",", "").split(".")[0])
+    if "number" in types and text and _FLOAT.fullmatch(text) and any(c.isdigit() for c in text):
+        plain = text.replace(",", "")
+        if "." not in text and plain.lstrip("+-").isdigit():
+            return int(plain)  # exact, where a float would round past 2**53
+        number = float(plain)
+        if not math.isfinite(number):
+            return _MISSING
+        return int(number) if number.is_integer() and "." not in text else number
+    if "boolean" in types:
+        lowered = text.casefold()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    if "null" in types and text.casefold() in _NULL:
+        return None
+    if loose and types & {"integer", "number"}:
+        match = _LEADING_NUMBER.match(text)
+        if match is not None:
+            digits = match.group().strip().replace(",", "")
+            number = float(digits)
+            if not math.isfinite(number):
+                return _MISSING
+            if "integer" in types and number.is_integer():
+                return int(number)
+            if "number" in types:
+                return number
     return _MISSING

@@ -7,14 +7,17 @@ library itself never prints; this module is where output happens.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import ConfigError, RepairLLMError, SchemaError
+from .errors import ConfigError, InvalidInput, RepairLLMError, SchemaError
 from .ledger import Ledger
+from .lexical.strict import exceeds_int_digits, infinite_number, may_overflow, strict_loads
 from .pipeline import run
 
 __all__ = ["main"]
@@ -25,26 +28,87 @@ def _load_schema(spec: str | None) -> Any:
         return None
     text = spec
     if not spec.lstrip().startswith(("{", "[", "true", "false")):
-        path = Path(spec)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = Path(spec).read_bytes()
         except OSError as exc:
             raise SchemaError(f"cannot read the schema file {spec!r}: {exc.strerror}") from exc
+        text = _decode(data, f"the schema file {spec!r}", SchemaError)
     try:
-        return json.loads(text)
+        return _strict_json(text)
     except json.JSONDecodeError as exc:
         raise SchemaError(
-            f"the schema {spec!r} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            f"the schema {_short(spec)!r} is not JSON "
+            f"(line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from exc
+    except (ValueError, RecursionError) as exc:
+        raise SchemaError(f"the schema {_short(spec)!r} is not usable JSON: {_why(exc)}") from exc
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _decode(data: bytes, what: str, error: type[RepairLLMError] = InvalidInput) -> str:
+    """``data`` as UTF-8 text (a leading BOM kept for the pipeline to record), or ``error``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} is not UTF-8 text (a bad byte at offset {exc.start})") from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise error(f"{what} looks binary (a NUL character at offset {nul})")
+    return text
 
 
 def _read_input(source: str) -> str:
     if source == "-":
-        return sys.stdin.read()
+        binary = getattr(sys.stdin, "buffer", None)  # absent where stdin was replaced by text
+        data = binary.read() if binary is not None else sys.stdin.read().encode("utf-8", "replace")
+        return _decode(data, "the input on stdin")
     try:
-        return Path(source).read_text(encoding="utf-8")
+        data = Path(source).read_bytes()
     except OSError as exc:
-        raise RepairLLMError(f"cannot read {source!r}: {exc.strerror}") from exc
+        raise InvalidInput(f"cannot read {source!r}: {exc.strerror}") from exc
+    return _decode(data, repr(source))
+
+
+def _strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity, no number that overflows a double.
+
+    Raises:
+        json.JSONDecodeError: not JSON.
+        ValueError: NaN, Infinity, 1e999, or an integer past Python's digit limit.
+        RecursionError: nested past the interpreter's limit.
+    """
+    value = strict_loads(text)
+    if may_overflow(text) and infinite_number(value):
+        raise ValueError("a number beyond the range of a double (such as 1e999)")
+    return value
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it nests too deeply"
+    if isinstance(exc, ValueError) and exceeds_int_digits(exc):
+        return f"an integer longer than {sys.get_int_max_str_digits()} digits"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _write_json(value: Any, indent: int | None) -> None:
+    """``value`` on stdout as one JSON document; non-ASCII escaped where stdout cannot hold it."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent, allow_nan=False)
+    try:
+        encoded = text.encode(sys.stdout.encoding or "utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (JSON allows "\\ud800"), or a terminal that is not UTF-8.
+        encoded = json.dumps(value, ensure_ascii=True, indent=indent, allow_nan=False).encode()
+    binary = getattr(sys.stdout, "buffer", None)
+    if binary is None:  # stdout replaced by a text stream
+        sys.stdout.write(encoded.decode(sys.stdout.encoding or "utf-8") + "\n")
+        return
+    sys.stdout.flush()
+    binary.write(encoded + b"\n")
+    binary.flush()
 
 
 def _print_ledger(ledger: Ledger, out: TextIO) -> None:
@@ -57,9 +121,7 @@ def _print_ledger(ledger: Ledger, out: TextIO) -> None:
 def _cmd_repair(args: argparse.Namespace) -> int:
     text = _read_input(args.input)
     outcome = run(text, _load_schema(args.schema), args.policy)
-    value = outcome.data
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=args.indent)
-    sys.stdout.write("\n")
+    _write_json(outcome.data, args.indent)
     if args.ledger:
         print("ledger:", file=sys.stderr)
         _print_ledger(outcome.ledger, sys.stderr)
@@ -93,9 +155,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     text = _read_input(args.input)
     schema = compile_schema(_load_schema(args.schema))
     try:
-        value = json.loads(text)
+        value = _strict_json(text)
     except json.JSONDecodeError as exc:
         print(f"not JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}", file=sys.stderr)
+        return 1
+    except (ValueError, RecursionError) as exc:
+        print(f"not JSON a program can read: {_why(exc)}", file=sys.stderr)
         return 1
     issues = schema.validate(value)[1]
     for issue in issues:
@@ -135,7 +200,7 @@ def connect_from_args(args: argparse.Namespace, default: str | None = None) -> A
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .retry import generate
 
-    prompt = args.prompt if args.prompt != "-" else sys.stdin.read()
+    prompt = args.prompt if args.prompt != "-" else _read_input("-")
     with connect_from_args(args) as llm:
         result = generate(
             llm,
@@ -151,8 +216,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     value = result.value
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
-    json.dump(value, sys.stdout, ensure_ascii=False, indent=args.indent)
-    sys.stdout.write("\n")
+    _write_json(value, args.indent)
     if args.ledger:
         for i, attempt in enumerate(result.attempts, 1):
             print(
@@ -285,7 +349,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except RepairLLMError as exc:
-        print(f"repairllm: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"repairllm: {type(exc).__name__}: {_one_line(str(exc), 2000)}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nowhere to say it.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("repairllm: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("REPAIRLLM_DEBUG"):
+            raise
+        print(
+            f"repairllm: internal error: {type(exc).__name__}: {_one_line(str(exc), 300)} "
+            "(set REPAIRLLM_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 1
     return code
 

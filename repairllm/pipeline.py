@@ -26,10 +26,16 @@ from .lexical import (
     parse_with_schema,
     via_json_repair,
 )
+from .lexical.errors import TrailingProse
+from .lexical.strict import (
+    DIGITS_TO_ZERO,
+    NINETEEN_DIGITS,
+    big_exponent,
+    may_hold_big_int,
+    may_overflow,
+)
 from .outcome import Candidate, Outcome
 from .policy import DEFAULT, PRESETS, Policy, resolve_policy
-from .lexical.errors import TrailingProse
-from .lexical.strict import DIGITS_TO_ZERO, NINETEEN_DIGITS, may_hold_big_int
 from .schema import ANY, Schema, compile_schema
 
 __all__ = ["Outcome", "repair", "run"]
@@ -105,7 +111,8 @@ def repair(
         # The commonest call of all, valid JSON and no schema: one C parse, no records
         # (_plain_json inline, guard and all: a call costs a tenth of parsing a short reply).
         try:
-            if NINETEEN_DIGITS not in text.encode().translate(DIGITS_TO_ZERO):
+            zeroed = text.encode().translate(DIGITS_TO_ZERO)
+            if NINETEEN_DIGITS not in zeroed and not big_exponent(text, zeroed):
                 return orjson.loads(text)
         except orjson.JSONDecodeError:
             return _search(text, None, chosen_policy, refused=True).value
@@ -139,8 +146,10 @@ _REFUSED: Any = object()
 def _plain_json(raw: str) -> Any:
     """The value of strictly valid JSON ``raw``; ``_REFUSED`` if orjson refused it, or
     ``_NOT_PLAIN`` if it was not asked (a run of digits that may be a big integer)."""
-    if may_hold_big_int(raw):
-        return _NOT_PLAIN  # the strict tier of the lexical stage keeps big integers exact
+    if may_hold_big_int(raw) or may_overflow(raw):
+        # The strict tier of the lexical stage keeps big integers exact and refuses
+        # numbers that overflow a double.
+        return _NOT_PLAIN
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:  # not JSON, or a lone surrogate the guided tier reads

@@ -8,6 +8,7 @@ know, what schema applies to this key or that item.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import OrderedDict
@@ -240,6 +241,15 @@ class Schema:
         except jsonschema.SchemaError as exc:
             where = "/" + "/".join(escape_pointer(p) for p in exc.absolute_path)
             raise SchemaError(f"invalid JSON Schema at {where}: {exc.message}", root) from exc
+        except RecursionError as exc:
+            raise SchemaError(
+                "the schema nests too deeply to be checked against its metaschema", root
+            ) from exc
+        except (OverflowError, ValueError) as exc:
+            # e.g. a `pattern` whose repetition count Python's engine cannot hold
+            raise SchemaError(
+                f"invalid JSON Schema: {type(exc).__name__}: {_first_line(exc)}", root
+            ) from exc
         self._base = document_address(root)
         self._info: dict[int, tuple[Any, NodeInfo]] = {}
         self._sub: dict[int, tuple[Any, Any]] = {}
@@ -413,13 +423,20 @@ class Schema:
         """
         if self.adapter is not None:
             try:
-                data = orjson.dumps(value)
-            except (TypeError, orjson.JSONEncodeError) as exc:
+                data = _json_bytes(value)
+            except (TypeError, ValueError, RecursionError) as exc:
                 return value, [Issue("", f"not serialisable as JSON: {exc}", got=value)]
             try:
                 return self.adapter.validate_json(data, strict=True), []
             except pydantic.ValidationError as exc:
                 return value, [_issue_from_pydantic(e) for e in exc.errors()]
+            except Exception as exc:
+                # Pydantic turns ValueError/AssertionError in a validator into a
+                # ValidationError; anything else a validator raises comes out unchanged.
+                raise SchemaError(
+                    f"a validator of the pydantic schema raised {type(exc).__name__}: "
+                    f"{_first_line(exc)}"
+                ) from exc
         issues = self.issues(value)
         return value, issues
 
@@ -435,6 +452,26 @@ def _validation_errors() -> Iterator[None]:
         raise SchemaError(f"the schema has a $ref that cannot be resolved: {ref}") from exc
     except RecursionError as exc:
         raise SchemaError("the value or schema nests too deeply to validate") from exc
+    except (OverflowError, ValueError) as exc:
+        # A number past what a float holds (``multipleOf`` divides; ``1e999999``), or a
+        # ``pattern``/``format: regex`` Python's engine refuses (``a{99999999999}``).
+        raise SchemaError(
+            f"the validator cannot check this value: {type(exc).__name__}: {_first_line(exc)}"
+        ) from exc
+
+
+def _json_bytes(value: Any) -> bytes:
+    """``value`` as JSON for pydantic: orjson, or the standard library past 64-bit integers."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # orjson refuses integers beyond 64 bits, which JSON (and pydantic) allow.
+        return json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:limit] if text else ""
 
 
 def _issue_from_jsonschema(error: jsonschema.ValidationError) -> Issue:

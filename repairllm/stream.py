@@ -99,7 +99,11 @@ class _Streamer:
         if self.schema is not None and self.policy.align:
             with contextlib.suppress(RepairLLMError, RecursionError):
                 value = align(value, self.schema, self.partial_policy)[0]
-        if value == self.last:
+        try:
+            same = value == self.last
+        except RecursionError:  # deeper than C's comparison goes: say it changed
+            same = False
+        if same:
             return None
         self.last = value
         return Partial(value, text=self.parser.text)

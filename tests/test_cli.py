@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,95 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
         main(argv)
     assert info.value.code == 0
     assert "usage: repairllm" in capsys.readouterr().out
+
+
+# -- the command line never shows a traceback -------------------------------------------
+
+
+def _cli(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "repairllm", *args], input=stdin, capture_output=True, timeout=120
+    )
+
+
+def _one_clean_line(result: subprocess.CompletedProcess[bytes]) -> str:
+    err = result.stderr.decode()
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+BINARY = bytes(range(256)) * 4
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "says"),
+    [
+        (["repair"], BINARY, "stdin is not UTF-8"),
+        (["repair"], b'{"a": 1}\x00\x00', "looks binary"),
+        (["repair", "{binary}"], b"", "is not UTF-8"),
+        (["repair", "--schema", "{latin1}"], b"{}", "schema file"),
+        (["repair", "--schema", "{deep}"], b"{}", "SchemaError"),
+        (["repair"], b"1e999", "beyond the range of a double"),
+        (["repair"], b"[" + b"7" * 5000 + b"]", "more than 4300 digits"),
+        (["validate", "--schema", "{}"], b"[NaN, 1e999]", "not JSON"),
+        (["validate", "--schema", "{}"], b"[1e999]", "infinity"),
+        (["validate", "--schema", "{}"], b"[" * 100000 + b"]" * 100000, "not JSON"),
+        (["validate", "--schema", "{}"], b"[" + b"7" * 5000 + b"]", "4300 digits"),
+    ],
+    ids=[
+        "binary-stdin",
+        "nul-in-stdin",
+        "binary-file",
+        "latin1-schema",
+        "deep-schema",
+        "repair-1e999",
+        "repair-5000-digits",
+        "validate-nan",
+        "validate-1e999",
+        "validate-deep",
+        "validate-5000-digits",
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(
+    args: list[str], stdin: bytes, says: str, tmp_path: Path
+) -> None:
+    files = {
+        "{binary}": BINARY,
+        "{latin1}": '{"description": "café"}'.encode("latin-1"),
+        "{deep}": b"[" * 100000 + b"]" * 100000,
+    }
+    for name, data in files.items():
+        (tmp_path / name.strip("{}")).write_bytes(data)
+    args = [str(tmp_path / a.strip("{}")) if a in files else a for a in args]
+    result = _cli(args, stdin)
+    assert result.returncode == 1
+    assert says in _one_clean_line(result)
+    assert result.stdout in (b"", b"")
+
+
+def test_a_lone_surrogate_is_written_as_an_escape() -> None:
+    result = _cli(["repair"], b'"\\ud800 and \xc3\xa9"')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == "\ud800 and é"
+    assert b"\\ud800" in result.stdout
+
+
+def test_a_closed_pipe_is_a_clean_exit() -> None:
+    big = b"[" + b",".join([b'"x"'] * 300000) + b"]"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "repairllm", "repair", "--indent", "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write(big)
+    proc.stdin.close()
+    assert proc.stdout.read(10)
+    proc.stdout.close()  # what `| head` does
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0
+    assert "Traceback" not in err
+    assert "BrokenPipe" not in err

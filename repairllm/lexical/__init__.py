@@ -33,11 +33,20 @@ from typing import cast
 
 from ..policy import Policy
 from ..schema import Schema
-from .errors import LastResort, LexicalError, NotJSON, TrailingProse, TrailingText, too_deep
+from .errors import (
+    LastResort,
+    LexicalError,
+    NotJSON,
+    TrailingProse,
+    TrailingText,
+    integer_too_long,
+    number_out_of_range,
+    too_deep,
+)
 from .fallback import JSON_REPAIR_MAX, via_json_repair
 from .guided import guided
 from .result import Parsed
-from .strict import strict_loads
+from .strict import exceeds_int_digits, infinite_number, may_overflow, strict_loads
 from .tokens import QUOTES, starts_literal
 from .tolerant import Tolerant
 
@@ -46,6 +55,7 @@ __all__ = [
     "LexicalError",
     "NotJSON",
     "Parsed",
+    "in_range",
     "parse",
     "parse_with_schema",
     "strict_loads",
@@ -84,16 +94,17 @@ def parse(
     _check_start(text)
     if strict:
         try:
-            return Parsed(strict_loads(text), [])
+            return in_range(Parsed(strict_loads(text), []), text)
         except RecursionError:
             raise too_deep(text, policy) from None
-        except ValueError:
-            pass
+        except ValueError as exc:
+            if exceeds_int_digits(exc):
+                raise integer_too_long(text) from None
     fixed = guided(text, policy)
     if fixed is not None:
-        return fixed
+        return in_range(fixed, text)
     try:
-        return Tolerant(text, schema, policy).run()
+        return in_range(Tolerant(text, schema, policy).run(), text)
     except (NotJSON, TrailingText, TrailingProse):
         raise  # the extraction's business: json-repair would read the prose as JSON
     except LexicalError as exc:
@@ -105,6 +116,17 @@ def parse(
         if fallback is None:
             raise exc from None
         return fallback
+
+
+def in_range(parsed: Parsed, text: str) -> Parsed:
+    """``parsed``, unless a number in ``text`` overflowed a double.
+
+    Raises:
+        RepairFailed: the value holds infinity (JSON has none; the reply said 1e999).
+    """
+    if may_overflow(text) and infinite_number(parsed.value):
+        raise number_out_of_range(text)
+    return parsed
 
 
 # What the tolerant tier skips before the first value (comments aside).
@@ -138,6 +160,6 @@ def parse_with_schema(text: str, schema: Schema, policy: Policy) -> Parsed | Non
     is expected is the number 1.1 to a strict parser, and its trailing zero is gone).
     """
     try:
-        return Tolerant(text, schema, policy).run()
+        return in_range(Tolerant(text, schema, policy).run(), text)
     except LexicalError:
         return None

@@ -47,3 +47,27 @@ def too_deep(text: str, policy: Policy) -> RepairFailed:
             "no model output needs this much, so the text is refused rather than parsed"
         ),
     )
+
+
+def integer_too_long(text: str) -> RepairFailed:
+    import sys
+
+    limit = sys.get_int_max_str_digits()
+    return RepairFailed(
+        text,
+        message=(
+            f"the JSON holds an integer of more than {limit} digits, which Python cannot "
+            "read exactly at its current limit; the text is refused rather than the number "
+            "changed (sys.set_int_max_str_digits raises the limit)"
+        ),
+    )
+
+
+def number_out_of_range(text: str) -> RepairFailed:
+    return RepairFailed(
+        text,
+        message=(
+            "the JSON holds a number beyond the range of a double (such as 1e999); "
+            "it would read as infinity, which is not JSON, so the text is refused"
+        ),
+    )

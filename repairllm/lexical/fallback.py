@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from ..ledger import Fix
 from ..policy import Policy
-from .errors import too_deep
+from .errors import number_out_of_range, too_deep
 from .result import STAGE, Parsed
+from .strict import infinite_number, may_overflow
 
 #: json-repair is slow and can be super-linear; it only sees candidates up to this size.
 JSON_REPAIR_MAX = 256 * 1024
@@ -27,6 +28,8 @@ def via_json_repair(text: str, policy: Policy) -> Parsed | None:
     except Exception:  # a dependency's failure is a parse failure here
         return None
     value, log = result if isinstance(result, tuple) else (result, [])
+    if may_overflow(text) and infinite_number(value):
+        raise number_out_of_range(text)
     if value == "" and text.strip() not in ('""', "''"):
         return None
     entries = list(log) or [{"text": "repaired", "context": text[:80]}]

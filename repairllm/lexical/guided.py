@@ -21,9 +21,9 @@ import orjson
 
 from ..ledger import DeferredPaths, Fix, pointer
 from ..policy import Policy
-from .errors import TrailingText, too_deep
+from .errors import TrailingText, integer_too_long, too_deep
 from .result import STAGE, Parsed
-from .strict import decode_strict, may_hold_big_int, space_end
+from .strict import decode_strict, exceeds_int_digits, may_hold_big_int, space_end
 from .tokens import (
     CLOSER,
     CONTAINER_RULES,
@@ -324,7 +324,9 @@ def guided(text: str, policy: Policy) -> Parsed | None:
     for _ in range(_MAX_GUIDED):
         try:
             value, fault = _read(current)
-        except ValueError:
+        except ValueError as exc:
+            if exceeds_int_digits(exc):
+                raise integer_too_long(text) from None
             return None  # NaN/Infinity: the tolerant parser knows where they stand
         except RecursionError:
             raise too_deep(text, policy) from None

@@ -258,8 +258,13 @@ class IncrementalParser:
         if state != VALUE:
             return None
         try:
-            value: Any = _WORDS[raw] if kind == "word" else orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            if kind == "word":
+                value: Any = _WORDS[raw]
+            elif len(raw) > 18 and raw.lstrip("-").isdigit():
+                value = int(raw)  # orjson reads integers past 64 bits as floats
+            else:
+                value = orjson.loads(raw)
+        except ValueError:  # orjson's JSONDecodeError, or an integer past Python's limit
             return None
         self._place(frame, value)
         frame.state = AFTER

@@ -87,3 +87,49 @@ def strict_loads(text: str) -> Any:
             if "\\u" not in text:
                 raise
     return decode_strict(text)
+
+
+def exceeds_int_digits(exc: ValueError) -> bool:
+    """Whether ``exc`` is the interpreter's refusal of an over-long integer literal.
+
+    CPython converts at most ``sys.get_int_max_str_digits()`` digits (4,300 by default)
+    from text to ``int``; a JSON integer longer than that cannot be read exactly.
+    """
+    return "integer string conversion" in str(exc)
+
+
+# After DIGITS_TO_ZERO: an exponent of three digits or more, the only way a number
+# short enough to pass the big-integer guard can overflow a double (1e999 -> inf).
+_BIG_EXPONENTS = (b"0e000", b"0E000", b"0e+000", b"0E+000")
+
+
+def may_overflow(text: str) -> bool:
+    """Whether ``text`` may hold a number beyond a double's range (cheap, C speed)."""
+    data = text.encode("utf-8", "surrogatepass").translate(DIGITS_TO_ZERO)
+    return big_exponent(text, data) or NINETEEN_DIGITS * 16 in data
+
+
+def big_exponent(text: str, zeroed: bytes) -> bool:
+    """Whether ``text`` (``zeroed``: its bytes through DIGITS_TO_ZERO) has an exponent of
+    three digits or more, the way a number too short for the big-integer guard overflows."""
+    if "e" not in text and "E" not in text:
+        return False
+    return any(pattern in zeroed for pattern in _BIG_EXPONENTS)
+
+
+def infinite_number(value: Any) -> bool:
+    """Whether ``value`` holds a float that overflowed to infinity (walks without recursion)."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if item.__class__ is float:
+            if item in (_INF, -_INF):
+                return True
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return False
+
+
+_INF = float("inf")

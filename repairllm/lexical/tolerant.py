@@ -17,9 +17,9 @@ from typing import Any
 from ..ledger import Fix, pointer
 from ..policy import Policy
 from ..schema import ANY, Schema
-from .errors import LexicalError, NotJSON, TrailingProse, too_deep
+from .errors import LexicalError, NotJSON, TrailingProse, integer_too_long, too_deep
 from .result import STAGE, Parsed
-from .strict import strict_loads
+from .strict import exceeds_int_digits, strict_loads
 from .tokens import (
     AFTER,
     BAD_ESCAPE,
@@ -170,8 +170,10 @@ class Tolerant:
             value = strict_loads(out)
         except RecursionError:
             raise too_deep(text, self.policy) from None
-        except ValueError as exc:  # pragma: no cover - a bug in this parser
-            raise LexicalError(f"internal: produced invalid JSON ({exc})") from exc
+        except ValueError as exc:
+            if exceeds_int_digits(exc):
+                raise integer_too_long(text) from None
+            raise LexicalError(f"internal: produced invalid JSON ({exc})") from exc  # a bug
         return Parsed(value, self.fixes, self.truncated)
 
     def skip(self, pos: int) -> int:
