@@ -118,7 +118,7 @@ def quiet_progress() -> Iterator[None]:
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]
     gguf_utils = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
     original = getattr(gguf_utils, "tqdm", None)
     if original is not None:
@@ -129,7 +129,7 @@ def quiet_progress() -> Iterator[None]:
         if original is not None:
             gguf_utils.tqdm = original  # type: ignore[attr-defined]
         if was_enabled:
-            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call, unused-ignore]
 
 
 @dataclass(frozen=True)

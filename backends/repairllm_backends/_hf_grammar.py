@@ -135,7 +135,7 @@ def _compile(schema: Any, tokenizer: Any) -> tuple[str | None, tuple[str, ...]]:
             continue
         seen.append((candidate, extra))
         try:
-            options: JsonCompileOptions = {**_COMPILE_OPTIONS, **extra}  # type: ignore[typeddict-item]
+            options: JsonCompileOptions = {**_COMPILE_OPTIONS, **extra}  # type: ignore[typeddict-item, unused-ignore]
             grammar = LLMatcher.grammar_from_json_schema(candidate, overrides=options)
         except (ValueError, TypeError) as exc:
             last_error = str(exc)

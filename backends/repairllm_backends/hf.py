@@ -463,7 +463,7 @@ class HFBackend(Backend):
             except BaseException as exc:  # re-raised in the caller's thread
                 result["error"] = exc
                 # generate may fail before the streamer's end: unblock the reader.
-                streamer.end()  # type: ignore[no-untyped-call]
+                streamer.end()  # type: ignore[no-untyped-call, unused-ignore]
 
         thread = threading.Thread(target=work, name="repairllm-hf-generate", daemon=True)
         thread.start()
@@ -766,7 +766,7 @@ def _processors(steps: Sequence[Callable[[Any, Any], Any]]) -> Any:
     """A transformers LogitsProcessorList that runs ``steps`` in order."""
     from transformers import LogitsProcessor, LogitsProcessorList
 
-    class _Step(LogitsProcessor):
+    class _Step(LogitsProcessor):  # type: ignore[misc, unused-ignore]
         def __init__(self, step: Callable[[Any, Any], Any]) -> None:
             self.step = step
 
@@ -783,7 +783,7 @@ def _criteria(run: _Run) -> Any:
 
     prompt = run.prompt_tokens
 
-    class _Watch(StoppingCriteria):
+    class _Watch(StoppingCriteria):  # type: ignore[misc, unused-ignore]
         def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> Any:
             stop = run.should_stop(input_ids[0, prompt:].tolist())
             return torch.full(

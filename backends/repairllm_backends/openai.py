@@ -803,7 +803,7 @@ def _cause(exc: BaseException) -> str:
 
 def _body_text(exc: openai.APIStatusError) -> str:
     try:
-        return exc.response.text
+        return exc.response.text  # type: ignore[no-any-return, unused-ignore]
     except Exception:  # a streamed response not read: fall back to the parsed body
         return exc.body if isinstance(exc.body, str) else json.dumps(exc.body, default=str)
 
