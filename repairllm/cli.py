@@ -139,6 +139,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print("  reply: " + _one_line(case.reply), file=out)
         if isinstance(result, Exception):
             print(f"  -> {type(result).__name__}: {result}", file=out)
+            best = getattr(result, "best", None)
+            if best is not None and best.truncated:
+                print("  best: " + json.dumps(best.data, ensure_ascii=False), file=out)
+                print(
+                    "  (cut off inside a value, which is not completed by default: the reply "
+                    "is refused, and the error's .best holds what could be read)",
+                    file=out,
+                )
             continue
         repaired += 1
         print("  value: " + json.dumps(result.data, ensure_ascii=False), file=out)

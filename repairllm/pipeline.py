@@ -362,7 +362,7 @@ def _evaluate(
             raise RepairFailed(
                 raw, message="the value nests too deeply to align and validate"
             ) from None
-    issues = issues + _policy_issues(ledger, parsed.truncated, policy)
+    issues = issues + _policy_issues(ledger, parsed, policy)
     return Outcome(value, ledger, cand, issues, raw, data, parsed.truncated, cand.rank)
 
 
@@ -371,8 +371,9 @@ def _better(a: Outcome, b: Outcome) -> bool:
     return (len(a.issues), a.cost) < (len(b.issues), b.cost)
 
 
-def _policy_issues(ledger: Ledger, truncated: bool, policy: Policy) -> list[Issue]:
+def _policy_issues(ledger: Ledger, parsed: Parsed, policy: Policy) -> list[Issue]:
     issues = []
+    truncated = parsed.truncated
     forbid = policy.forbid
     refused = sorted({fix.rule for fix in ledger if fix.rule in forbid}) if forbid else None
     if refused:
@@ -387,6 +388,24 @@ def _policy_issues(ledger: Ledger, truncated: bool, policy: Policy) -> list[Issu
                 "values; raise max_tokens or ask the model to continue",
             )
         )
+    elif truncated and not policy.complete_cut_values:
+        if parsed.completed:
+            issues.append(
+                Issue(
+                    "",
+                    "the reply was cut off inside a string, number or literal; completing "
+                    f"it would invent text, which policy {policy.name!r} does not do "
+                    "(policy 'lenient' does); raise max_tokens or ask the model to continue",
+                )
+            )
+        elif _only_closers(parsed.value):
+            issues.append(
+                Issue(
+                    "",
+                    "the reply was cut off before any content: the value would be nothing "
+                    f"but invented closers, which policy {policy.name!r} does not return",
+                )
+            )
     if policy.max_cost is not None and ledger.cost > policy.max_cost:
         issues.append(
             Issue(
@@ -396,6 +415,18 @@ def _policy_issues(ledger: Ledger, truncated: bool, policy: Policy) -> list[Issu
             )
         )
     return issues
+
+
+def _only_closers(value: Any) -> bool:
+    """Whether ``value`` is empty containers all the way down (``{}``, ``[[]]``)."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, list):
+            todo.extend(item)
+        elif not (isinstance(item, dict) and not item):
+            return False
+    return True
 
 
 def _choose(raw: str, valid: list[Outcome], policy: Policy) -> Outcome:

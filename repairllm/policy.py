@@ -55,6 +55,7 @@ RULE_COSTS: Mapping[str, float] = MappingProxyType(
         "truncated_string": 1.0,
         "truncated_literal": 1.0,
         "truncated_member": 1.0,
+        "truncated_element": 1.0,
         "truncated_container": 0.5,
         "json_repair": 3.0,
         # align
@@ -87,7 +88,12 @@ class Policy:
         fill_defaults: add missing properties that declare a ``default``.
         fuzzy_keys: minimum similarity (0–1) for a fuzzy key match; ``None`` turns it off.
         loose_numbers: read a leading number out of text (``"30 years"`` → 30).
-        accept_truncated: accept a value completed from a reply that was cut off.
+        accept_truncated: accept a value closed from a reply that was cut off (its open
+            containers closed, an incomplete trailing element or member dropped).
+        complete_cut_values: also complete a string, number or literal the cut went
+            through, and accept a value made of nothing but invented closers (a lone
+            ``{``). Off by default: such a reply is refused, the completed value kept
+            as the error's ``best``.
         json_repair: hand what our own fixers cannot parse to json-repair.
         max_cost: refuse a candidate whose ledger costs more than this.
         on_ambiguity: when candidates tie with different values: take the ``"first"``
@@ -106,6 +112,7 @@ class Policy:
     fuzzy_keys: float | None = 0.8
     loose_numbers: bool = False
     accept_truncated: bool = True
+    complete_cut_values: bool = False
     json_repair: bool = True
     max_cost: float | None = None
     on_ambiguity: Ambiguity = "first"
@@ -150,7 +157,7 @@ STRICT = Policy(
     json_repair=False,
 )
 DEFAULT = Policy()
-LENIENT = Policy(name="lenient", fuzzy_keys=0.7, loose_numbers=True)
+LENIENT = Policy(name="lenient", fuzzy_keys=0.7, loose_numbers=True, complete_cut_values=True)
 
 #: The presets by name.
 PRESETS: Mapping[str, Policy] = MappingProxyType({p.name: p for p in (STRICT, DEFAULT, LENIENT)})

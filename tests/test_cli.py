@@ -211,7 +211,9 @@ def test_a_closed_pipe_is_a_clean_exit() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    assert proc.stderr is not None
     proc.stdin.write(big)
     proc.stdin.close()
     assert proc.stdout.read(10)

@@ -559,10 +559,10 @@ REPAIRS = [
     pytest.param(
         'Here you go: [1, 2, {"x": "abc',
         None,
-        [1, 2, {"x": "abc"}],
+        [1, 2, {}],  # the cut string is not completed: its member is dropped
         [
             ("extract", "unclosed_span", ""),
-            ("lexical", "truncated_string", "/2/x"),
+            ("lexical", "truncated_member", "/2/x"),
             ("lexical", "missing_closer", "/2"),
             ("lexical", "missing_closer", ""),
         ],

@@ -93,8 +93,12 @@ _DEFINITIONS: Final = {
     "valid": "the tool returned a value that validates against the schema (format "
     "checking on); for tools that never see the schema, whether their output happens "
     "to validate",
-    "silently_wrong": "the tool returned a schema-valid value that is not the original: "
-    "the worst outcome, since a caller who validates cannot tell",
+    "silently_wrong": "the tool returned a schema-valid value that is not the original "
+    "and did not say the reply was cut off: the worst outcome, since a caller who "
+    "validates cannot tell",
+    "flagged": "the tool returned a value that is not the original and said the reply was "
+    "cut off (repairllm: Outcome.truncated), so a caller can tell; part of wrong, not of "
+    "silently_wrong",
     "wrong": "the tool returned any value that is not the original (valid or not); "
     "exact + wrong + error = 1",
     "error": "the tool raised (or ran past the time limit)",
@@ -155,12 +159,17 @@ QUICK_SIZE: Final = Size(docs_per_operator=16, instances_per_schema=3, repeat=2)
 
 @dataclass
 class Tool:
-    """A parser or repairer under test: ``call(text, entry) -> value``."""
+    """A parser or repairer under test: ``call(text, entry) -> value``.
+
+    ``truncated(text, entry)``, for a tool that can say so, whether it flags its value
+    as read from a reply that was cut off; asked only of wrong values, outside the clock.
+    """
 
     name: str
     call: Callable[[str, Entry], Any]
     version: str
     expected: tuple[type[BaseException], ...]
+    truncated: Callable[[str, Entry], bool] | None = None
     unexpected: list[dict[str, Any]] = field(default_factory=list)
     wrong_examples: list[dict[str, Any]] = field(default_factory=list)
 
@@ -183,7 +192,11 @@ def _load_tool(name: str) -> Tool:
             # The compiled schema, as a caller who reuses a schema would pass it.
             return repair(text, entry.compiled if with_schema else None, policy=policy)
 
-        return Tool(name, call_repairllm, __version__, (RepairLLMError,))
+        def truncated(text: str, entry: Entry) -> bool:
+            schema = entry.compiled if with_schema else None
+            return repair(text, schema, policy=policy, outcome=True).truncated
+
+        return Tool(name, call_repairllm, __version__, (RepairLLMError,), truncated)
     if name == "json":
         return Tool(
             name, lambda text, entry: json.loads(text), platform.python_version(), (ValueError,)
@@ -599,13 +612,14 @@ class Tally:
     valid: int = 0
     wrong: int = 0
     silently_wrong: int = 0
+    flagged: int = 0
     error: int = 0
     bytes: int = 0
     seconds: float = 0.0
 
     def add(self, other: Tally) -> None:
         """Accumulate ``other`` into this tally."""
-        for name in ("n", "exact", "valid", "wrong", "silently_wrong", "error", "bytes"):
+        for name in ("n", "exact", "valid", "wrong", "silently_wrong", "flagged", "error", "bytes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.seconds += other.seconds
 
@@ -614,7 +628,7 @@ class Tally:
         n = self.n
         out: dict[str, Any] = {
             key: (getattr(self, key) / n if n else None)
-            for key in ("exact", "valid", "silently_wrong", "wrong", "error")
+            for key in ("exact", "valid", "silently_wrong", "flagged", "wrong", "error")
         }
         out["n"] = n
         out["mb_per_s"] = round(self.bytes / self.seconds / 1e6, 3) if self.seconds > 0 else None
@@ -685,8 +699,13 @@ def measure(
             tally.valid += 1
             continue
         tally.wrong += 1
+        flagged = tool.truncated is not None and tool.truncated(doc.text, entry)
+        if flagged:
+            tally.flagged += 1
         if is_valid(entry.check, value):
             tally.valid += 1
+            if flagged:
+                continue
             tally.silently_wrong += 1
             if not doc.lossy and _room(tool.wrong_examples, doc.operator):
                 tool.wrong_examples.append(

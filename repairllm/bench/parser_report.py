@@ -46,6 +46,7 @@ def tables(report: dict[str, Any]) -> list[Table]:
             _pct(r["clean"]["exact"]),
             _num(r["clean_json"]["mb_per_s"]),
             _pct(r["lossy"]["silently_wrong"]),
+            _pct(r["lossy"].get("flagged")),
         ]
         for name, r in tools.items()
     ]
@@ -65,18 +66,23 @@ def tables(report: dict[str, Any]) -> list[Table]:
                 "clean exact %",
                 "clean JSON MB/s",
                 "lossy: silently wrong %",
+                "lossy: cut, flagged %",
             ],
             rows,
         )
     )
     lossy_ops = set(report["config"]["lossy_operators"])
-    for key, label in (("exact", "exact %"), ("silently_wrong", "silently wrong %")):
+    for key, label in (
+        ("exact", "exact %"),
+        ("silently_wrong", "silently wrong %"),
+        ("flagged", "wrong but flagged as cut off %"),
+    ):
         op_rows = []
         for operator in report["config"]["operators"]:
             cells = [tools[name]["operators"].get(operator) for name in names]
             n = next((str(c["n"]) for c in cells if c), "0")
             tag = " (lossy)" if operator in lossy_ops else " (clean)" if operator == CLEAN else ""
-            op_rows.append([operator + tag, n] + [_pct(c[key]) if c else "n/a" for c in cells])
+            op_rows.append([operator + tag, n] + [_pct(c.get(key)) if c else "n/a" for c in cells])
         out.append((f"Per operator: {label}", ["operator", "n", *names], op_rows))
     style_rows = [
         [style]

@@ -19,8 +19,11 @@ class Parsed:
         value: the JSON value.
         fixes: the changes made, in order.
         truncated: the text ended inside a value or container, which was completed.
+        completed: a string, number or literal cut off by the end was completed (text
+            was invented, not only closers), which only a lenient policy accepts.
     """
 
     value: Any
     fixes: list[Fix]
     truncated: bool = False
+    completed: bool = False

@@ -84,6 +84,11 @@ class Tolerant:
         self.stack: list[_Frame] = []
         self.fixes: list[Fix] = []
         self.truncated = False
+        # The first ledger entry of a string, number or literal the end of the text cut
+        # off (and which was completed), or -1: finish() drops it unless the policy
+        # completes cut values.
+        self.cut = -1
+        self.completed = False
         self.done = False
         self._prose_from = -1  # see starts_prose
 
@@ -174,7 +179,7 @@ class Tolerant:
             if exceeds_int_digits(exc):
                 raise integer_too_long(text) from None
             raise LexicalError(f"internal: produced invalid JSON ({exc})") from exc  # a bug
-        return Parsed(value, self.fixes, self.truncated)
+        return Parsed(value, self.fixes, self.truncated, self.completed)
 
     def skip(self, pos: int) -> int:
         text = self.text
@@ -278,6 +283,7 @@ class Tolerant:
                 for full in LITERAL_PREFIXES:
                     if full.startswith(got):
                         self.truncated = True
+                        self.cut = len(self.fixes)
                         value = LITERALS[full][0]
                         self.fix("truncated_literal", got, value)
                         self.out.append(value)
@@ -294,12 +300,12 @@ class Tolerant:
             frame.after_comma = True
             frame.comma_at = len(self.out)
             self.out.append(",")
+            frame.member_at = frame.comma_at
             if frame.kind == "[":
                 frame.index += 1
                 frame.state = VALUE
             else:
                 frame.state = KEY
-                frame.member_at = frame.comma_at
             return pos + 1
         if ch in "}]":
             return self.close(pos, frame)
@@ -314,12 +320,12 @@ class Tolerant:
         frame.comma_at = len(self.out)
         self.out.append(",")
         frame.after_comma = True
+        frame.member_at = frame.comma_at
         if frame.kind == "[":
             frame.index += 1
             frame.state = VALUE
         else:
             frame.state = KEY
-            frame.member_at = frame.comma_at
         return pos
 
     def key(self, pos: int, frame: _Frame) -> int:
@@ -402,7 +408,31 @@ class Tolerant:
                 frame.index -= 1
 
     def finish(self) -> None:
-        """The text ended: complete what is open, as a reply cut off by a token limit needs."""
+        """The text ended: complete what is open, as a reply cut off by a token limit needs.
+
+        A string, number or literal the end cut off is completed only where the policy
+        says so (``complete_cut_values``); otherwise the element or member holding it is
+        dropped, and at the top level, where there is nothing to drop, the completed
+        value stands but is marked (the pipeline refuses it, with the value as ``best``).
+        """
+        if self.cut >= 0 and not self.policy.complete_cut_values:
+            if self.stack:
+                frame = self.stack[-1]
+                del self.fixes[self.cut :]
+                dropped = "".join(self.out[frame.member_at :])
+                del self.out[frame.member_at :]
+                if frame.kind == "{":
+                    self.fix("truncated_member", dropped, None)
+                else:
+                    self.fix("truncated_element", dropped, None)
+                    if frame.after_comma or dropped.startswith(","):
+                        frame.index -= 1
+                frame.state = AFTER
+                frame.after_comma = False
+            else:
+                self.completed = True
+        elif self.cut >= 0:
+            self.completed = True
         while self.stack:
             frame = self.stack[-1]
             if frame.state == COLON or (frame.kind == "{" and frame.state == VALUE):
@@ -444,6 +474,7 @@ class Tolerant:
         """A string with faults: inner quotes, raw control characters, bad escapes, no end."""
         text = self.text
         n = self.n
+        mark = len(self.fixes)
         i = pos + 1
         first_end = -1
         while True:
@@ -476,6 +507,7 @@ class Tolerant:
                 self.fix("invalid_escape", text[pos : j + 1], token)
         if truncated:
             self.truncated = True
+            self.cut = mark
             self.fix("truncated_string", text[pos:], token)
             self.emit_string(token, key)
             return n
@@ -560,12 +592,15 @@ class Tolerant:
             self.out.append(raw)
             self.complete()
             return end
-        normal = normalise_number(raw)
+        # At the very end, "2." or "1e-" is a number the cut went through, not a style.
+        cut = end >= self.n and raw[-1] in "eE+-." and not self.policy.complete_cut_values
+        normal = None if cut else normalise_number(raw)
         if normal is not None:
             token = normal
             self.fix("number_format", raw, token)
         elif end >= self.n:
             self.truncated = True
+            self.cut = len(self.fixes)
             token = normalise_number(raw.rstrip("eE+-.")) or "0"
             self.fix("truncated_literal", raw, token)
         else:
@@ -590,9 +625,10 @@ class Tolerant:
         if raw[-1:] == '"' and raw.count('"') == 1:
             raw = raw[:-1]  # a value missing only its opening quote
         token = json.dumps(raw, ensure_ascii=False)
-        self.fix("unquoted_value", raw, token)
         if end >= self.n:
             self.truncated = True
+            self.cut = len(self.fixes)
+        self.fix("unquoted_value", raw, token)
         self.out.append(token)
         self.complete()
         return pos + len(text[pos:end].rstrip()) if end < self.n else end

@@ -145,13 +145,7 @@ CASES = [
     P('{"a": {"b": 1', {"a": {"b": 1}}, ["missing_closer", "missing_closer"], id="mcl-nested"),
     P("[1, 2]]", [1, 2], ["json_span"], id="extra-closer"),
     # -- truncation (a reply cut off by the token limit)
-    P('{"a": "hel', {"a": "hel"}, ["truncated_string", "missing_closer"], id="tr-string"),
-    P(
-        '{"a": 1, "b',
-        {"a": 1},
-        ["truncated_string", "truncated_member", "missing_closer"],
-        id="tr-key",
-    ),
+    # -- truncation at a structural boundary (cut values: TRUNCATED below)
     P('{"a": 1, "b":', {"a": 1}, ["truncated_member", "missing_closer"], id="tr-colon"),
     P(
         '{"a": [1, 2,',
@@ -159,8 +153,6 @@ CASES = [
         ["trailing_comma", "missing_closer", "missing_closer"],
         id="tr-comma",
     ),
-    P('{"a": tr', {"a": True}, ["truncated_literal", "missing_closer"], id="tr-literal"),
-    P("[1, 2.", [1, 2.0], ["number_format", "missing_closer"], id="tr-number"),
     # -- numbers JSON refuses
     P('{"a": .5}', {"a": 0.5}, ["number_format"], id="num-leading-dot"),
     P('{"a": +3}', {"a": 3}, ["number_format"], id="num-plus"),
@@ -187,6 +179,101 @@ def test_lexical_case(text: str, expected: Any, rules: list[str]) -> None:
     assert out.ledger.rules() == rules
     assert all(f.stage in ("lexical", "extract") for f in out.ledger)
     assert all(f.cost > 0 for f in out.ledger)
+
+
+REFUSED = object()
+
+# A reply cut off inside a string, number or literal: (text, default, lenient). By
+# default the element or member holding the cut value is dropped (its own rule), and
+# a value that would be nothing but invented closers, or a cut top-level scalar, is
+# refused with the completed value as ``best``; lenient completes the value as before.
+TRUNCATED = [
+    P(
+        '{"a": 1, "b": "hel',
+        ({"a": 1}, ["truncated_member", "missing_closer"]),
+        ({"a": 1, "b": "hel"}, ["truncated_string", "missing_closer"]),
+        id="string-member",
+    ),
+    P(
+        '{"a": "hel',
+        (REFUSED, {}),
+        ({"a": "hel"}, ["truncated_string", "missing_closer"]),
+        id="string-only",
+    ),
+    P(
+        '["a", "b", "c',
+        (["a", "b"], ["truncated_element", "missing_closer"]),
+        (["a", "b", "c"], ["truncated_string", "missing_closer"]),
+        id="string-element",
+    ),
+    P(
+        '{"a": 1, "b',
+        ({"a": 1}, ["truncated_member", "missing_closer"]),
+        ({"a": 1}, ["truncated_string", "truncated_member", "missing_closer"]),
+        id="key",
+    ),
+    P(
+        '{"a": tr',
+        (REFUSED, {}),
+        ({"a": True}, ["truncated_literal", "missing_closer"]),
+        id="literal",
+    ),
+    P(
+        '{"a": 1, "b": fals',
+        ({"a": 1}, ["truncated_member", "missing_closer"]),
+        ({"a": 1, "b": False}, ["truncated_literal", "missing_closer"]),
+        id="literal-member",
+    ),
+    P(
+        "[1, 2.",
+        ([1], ["truncated_element", "missing_closer"]),
+        ([1, 2.0], ["number_format", "missing_closer"]),
+        id="number",
+    ),
+    P('"abc', (REFUSED, "abc"), ("abc", ["truncated_string"]), id="top-level-string"),
+    P("{", (REFUSED, {}), ({}, ["missing_closer"]), id="lone-brace"),
+    P("[[", (REFUSED, [[]]), ([[]], ["missing_closer", "missing_closer"]), id="lone-brackets"),
+    P("{\n" + " " * 40, (REFUSED, {}), ({}, ["missing_closer"]), id="looped-on-whitespace"),
+    P(
+        "[1, 2, 3",
+        ([1, 2, 3], ["missing_closer"]),
+        ([1, 2, 3], ["missing_closer"]),
+        id="closer-only",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "default", "lenient"), TRUNCATED)
+def test_a_cut_value_is_dropped_or_refused_by_default_and_completed_by_lenient(
+    text: str, default: tuple[Any, Any], lenient: tuple[Any, list[str]]
+) -> None:
+    expected, rules_or_best = default
+    if expected is REFUSED:
+        with pytest.raises(rl.RepairFailed) as info:
+            rl.repair(text)
+        assert info.value.best is not None
+        assert info.value.best.value == rules_or_best
+        assert info.value.best.truncated
+    else:
+        out = rl.repair(text, outcome=True)
+        assert (out.value, out.ledger.rules(), out.truncated) == (expected, rules_or_best, True)
+    out = rl.repair(text, policy="lenient", outcome=True)
+    assert (out.value, out.ledger.rules(), out.truncated) == (*lenient, True)
+    with pytest.raises(rl.RepairFailed, match="cut off"):
+        rl.repair(text, policy="strict")
+
+
+def test_a_cut_string_is_never_returned_as_if_whole_by_default() -> None:
+    # The real-world failure: an answer cut mid-sentence came back as the answer.
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "required": ["answer"],
+    }
+    with pytest.raises(rl.RepairFailed) as info:
+        rl.repair('{"answer": "The capital of Australia is Syd', schema)
+    assert info.value.best is not None
+    assert info.value.best.value == {}
 
 
 # Valid content must come through exactly as written.
