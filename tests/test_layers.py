@@ -127,8 +127,18 @@ def test_the_library_never_imports_the_harness() -> None:
     assert {name: t for name, t in offenders.items() if t} == {}
 
 
-# The harness and what only it (or the rare last resort, json-repair) needs.
-HEAVY = ("repairllm.bench", "json_repair", "rich", "matplotlib", "hypothesis_jsonschema")
+# The harness and what only it (or the rare last resort, json-repair) needs, and the
+# batch plug-in with its Ray and pyarrow.
+HEAVY = (
+    "repairllm.bench",
+    "repairllm.batch",
+    "json_repair",
+    "rich",
+    "matplotlib",
+    "hypothesis_jsonschema",
+    "ray",
+    "pyarrow",
+)
 
 
 @pytest.mark.parametrize(
@@ -160,3 +170,16 @@ def test_the_bench_command_is_found_as_a_plug_in() -> None:
     )
     assert "usage: repairllm bench compare" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_the_batch_command_is_a_plug_in_that_loads_no_ray_until_asked() -> None:
+    probe = (
+        "import sys\nfrom repairllm.cli import main\n"
+        "try:\n    main(['batch', 'repair', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print('repairllm.batch.cli' in sys.modules, 'ray' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert "usage: repairllm batch repair" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "True False"
