@@ -195,6 +195,11 @@ class _Aligner:
             return value[0]
         if not policy.coerce:
             return value
+        if isinstance(value, str) and types & {"number", "integer"}:
+            number = _symbol_number(value, types)
+            if number is not _MISSING:
+                self.fix("number_symbols", path, value, number)
+                return number
         converted = _coerce_scalar(value, types, policy.loose_numbers)
         if converted is not _MISSING:
             self.fix("coerce", path, value, converted)
@@ -237,6 +242,7 @@ class _Aligner:
         info = schema.info(node)
         props = info.properties
         if props and self.policy.coerce:
+            value = self.unwrap_call(value, props, path)
             value = self.unwrap_wrapper(value, node, props, path)
         if props:
             value = self.map_keys(value, node, props, path)
@@ -261,6 +267,49 @@ class _Aligner:
                     )
         return out
 
+    def unwrap_call(
+        self, value: dict[str, Any], props: Mapping[str, Any], path: list[str | int]
+    ) -> dict[str, Any]:
+        """A function-call envelope around the wanted object: its arguments.
+
+        ``{"name": "f", "arguments": "{...}"}`` (the arguments as an object or as JSON
+        text), ``{"type": "function", "function": {...}}``, ``{"tool_calls": [{...}]}``
+        and ``{"function_call": {...}}``, when the arguments hold keys the schema knows
+        and the envelope's own keys are not what the schema asks for.
+        """
+        known = {normalise_key(p) for p in props}
+        current = value
+        for _ in range(3):  # tool_calls -> function -> arguments, at most
+            if not isinstance(current, dict):
+                return value
+            keys = set(current)
+            if len(current) == 1 and keys <= {"tool_calls", "function_call", "function"}:
+                (inner,) = current.values()
+                if isinstance(inner, list) and len(inner) == 1:
+                    inner = inner[0]
+                current = inner
+                continue
+            if keys - _ENVELOPE_KEYS:
+                return value
+            if "function" in keys and isinstance(current["function"], dict):
+                current = current["function"]
+                continue
+            args_key = next((k for k in _ARGUMENT_KEYS if k in current), None)
+            if args_key is None or normalise_key(args_key) in known:
+                return value
+            args = current[args_key]
+            decoded_from: str | None = None
+            if isinstance(args, str):
+                decoded_from = args
+                args = _json_object(args, self.policy)
+            if not isinstance(args, dict) or not any(normalise_key(k) in known for k in args):
+                return value
+            self.fix("unwrap_call", path, dict.fromkeys(current, "…"), "…")
+            if decoded_from is not None:
+                self.fix("decode_string", path, decoded_from, args)
+            return args
+        return value
+
     def unwrap_wrapper(
         self,
         value: dict[str, Any],
@@ -272,7 +321,14 @@ class _Aligner:
         if len(value) != 1:
             return value
         ((key, inner),) = value.items()
-        if not isinstance(inner, dict) or key in props:
+        if key in props:
+            return value
+        decoded_from: str | None = None
+        if isinstance(inner, str):
+            # The wanted object encoded as JSON text inside the wrapper's one member.
+            decoded_from = inner
+            inner = _json_object(inner, self.policy)
+        if not isinstance(inner, dict):
             return value
         known = {normalise_key(p) for p in props}
         if normalise_key(key) in known:
@@ -280,6 +336,8 @@ class _Aligner:
         if not any(normalise_key(k) in known for k in inner):
             return value
         self.fix("unwrap_object", path, {key: "…"}, "…")
+        if decoded_from is not None:
+            self.fix("decode_string", [*path, key], decoded_from, inner)
         return inner
 
     def map_keys(
@@ -367,6 +425,56 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
+
+
+#: The keys of a function-call envelope, and those that may hold its arguments.
+_ARGUMENT_KEYS = ("arguments", "parameters", "args", "input")
+_ENVELOPE_KEYS = frozenset({"name", "type", "id", "function", *_ARGUMENT_KEYS})
+
+
+def _json_object(text: str, policy: Policy) -> Any:
+    """The object JSON text ``text`` holds (lexical fixes allowed), or ``_MISSING``."""
+    from .lexical import LexicalError, parse
+
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return _MISSING
+    try:
+        value = parse(stripped, None, policy.replace(json_repair=False)).value
+    except (LexicalError, RepairFailed):
+        return _MISSING
+    return value if isinstance(value, dict) else _MISSING
+
+
+# A number written for people: a currency symbol or code before or after it, a percent
+# sign after it, thousands separated by commas. "1,5" (a decimal comma, or a typo for
+# 15?) does not match: a reading that is not certain is not made.
+_CURRENCY = r"(?:[$€£¥₹₩₽¢]|(?:USD|EUR|GBP|JPY|CNY|RMB|INR|CHF|CAD|AUD)\b)"
+_SYMBOL_NUMBER = regex.compile(
+    rf"(?P<sign>[-+])?\s*(?P<pre>{_CURRENCY})?\s*(?P<inner>[-+])?"
+    r"(?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)"
+    rf"\s*(?P<post>{_CURRENCY}|%)?"
+)
+
+
+def _symbol_number(text: str, types: frozenset[str]) -> Any:
+    """``"$1,299.99"`` → 1299.99, ``"45%"`` → 45, ``"12 EUR"`` → 12; else ``_MISSING``."""
+    match = _SYMBOL_NUMBER.fullmatch(text.strip())
+    if match is None or not (match["pre"] or match["post"]):
+        return _MISSING
+    if match["sign"] and match["inner"]:
+        return _MISSING
+    sign = "-" if "-" in (match["sign"] or "", match["inner"] or "") else ""
+    digits = match["num"].replace(",", "")
+    if "." not in digits and "integer" in types:
+        return int(sign + digits)
+    if "number" not in types:
+        number = float(sign + digits)
+        return int(number) if number.is_integer() else _MISSING
+    number = float(sign + digits)
+    if not math.isfinite(number):
+        return _MISSING
+    return int(number) if "." not in digits else number
 
 
 def _in_enum(value: Any, options: tuple[Any, ...]) -> bool:

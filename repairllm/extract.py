@@ -216,6 +216,7 @@ def candidates(
     limit: int = 16,
     worth: Callable[[str], bool] | None = None,
     loose_scalars: bool = False,
+    several: bool = False,
 ) -> Iterator[Candidate]:
     """Candidate JSON texts in ``text``, best first, without duplicates.
 
@@ -230,6 +231,9 @@ def candidates(
             (``The word is: "morning"``), for a schema whose root is a string. Without it
             a scalar counts only alone on the last non-empty line, so prose never
             becomes a value.
+        several: the schema's root is an array: several complete values one after
+            another (one per line, or between prose) are also offered as one array of
+            all of them, in order (``joined_values``), before the values one by one.
     """
 
     def go_on(rule: str) -> bool:
@@ -279,6 +283,11 @@ def candidates(
 
     if not go_on("json_span"):
         return
+    if several:
+        joined = _joined_values(mapped, rank)
+        if joined is not None and fresh(joined):
+            yield joined
+        rank += 1
     for cand in _span_candidates(mapped, rank, "json_span", "unclosed_span"):
         if fresh(cand):
             yield cand
@@ -298,6 +307,25 @@ def candidates(
             if fresh(cand):
                 yield cand
             rank += 1
+
+
+#: Most values joined into one array (a longer reply is more than a list of answers).
+_MAX_JOINED = 10_000
+
+
+def _joined_values(mapped: _Mapped, rank: int) -> Candidate | None:
+    """Two or more complete top-level values as one JSON array text, or ``None``."""
+    text = mapped.text
+    found: list[tuple[int, int]] = []
+    for start, end, closed in spans(text):
+        if not closed or len(found) >= _MAX_JOINED:
+            return None
+        found.append((start, end))
+    if len(found) < 2:
+        return None
+    joined = "[" + ", ".join(text[start:end] for start, end in found) + "]"
+    first, last = found[0][0], found[-1][1]
+    return Candidate(joined, "joined_values", mapped.offset(first, last - first), rank)
 
 
 def _span_candidates(

@@ -36,6 +36,7 @@ from .lexical.strict import (
 )
 from .outcome import Candidate, Outcome
 from .policy import DEFAULT, PRESETS, Policy, resolve_policy
+from .prose import read_prose
 from .schema import ANY, Schema, compile_schema
 
 __all__ = ["Outcome", "repair", "run"]
@@ -190,6 +191,8 @@ def _extraction_fixes(raw: str, cand: Candidate, policy: Policy) -> list[Fix]:
         return []
     if cand.rule == "think_block":
         dropped = cand.note
+    elif cand.rule == "joined_values":
+        dropped = ""  # the values are all kept; only what stood between them went
     elif cand.start >= 0:
         dropped = (raw[: cand.start] + " … " + raw[cand.start + len(cand.text) :]).strip()
     else:
@@ -242,7 +245,11 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
             best_invalid = result
 
     found = candidates(
-        raw, limit=policy.max_candidates, worth=worth, loose_scalars=_wants_string(schema)
+        raw,
+        limit=policy.max_candidates,
+        worth=worth,
+        loose_scalars=_wants_string(schema),
+        several=_wants_array(schema),
     )
     for cand in found:
         if not worth(cand.rule):
@@ -277,6 +284,11 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
     if valid:
         return _choose(raw, valid, policy)
     if not json_like:
+        prose = _prose_answer(raw, schema, policy)
+        if prose is not None and not prose.issues:
+            return prose
+        if prose is not None:
+            raise RepairFailed(raw, prose, ["prose_answer: the value read from prose is invalid"])
         raise NoJSONFound(raw)
     reasons = [f"{cand.rule} at offset {cand.start}: {exc}" for cand, exc in failures]
     raise RepairFailed(raw, best_invalid, reasons)
@@ -292,6 +304,7 @@ _STRUCTURAL = frozenset(
         "unescaped_quote",
         "missing_value",
         "unquoted_value",
+        "unquoted_commas",
         "json_repair",
     }
 )
@@ -322,6 +335,26 @@ def _holds_every_value(best: Outcome, raw: str) -> bool:
         if fix.rule in _STRUCTURAL or (fix.rule == "missing_closer" and not best.truncated):
             return False
     return True
+
+
+def _prose_answer(raw: str, schema: Schema | None, policy: Policy) -> Outcome | None:
+    """A reply without JSON read as a prose answer (``The sentiment is **positive**``)."""
+    if schema is None or not policy.prose_answers or "prose_answer" in policy.forbid:
+        return None
+    reading = read_prose(raw, schema)
+    if reading is None:
+        return None
+    value, phrase = reading
+    cand = Candidate(raw.strip(), "prose_answer", -1, 0)
+    fix = Fix("extract", "prose_answer", "", phrase, None, policy.cost("prose_answer"))
+    return _evaluate(raw, cand, [fix], Parsed(value, []), schema, policy)
+
+
+def _wants_array(schema: Schema | None) -> bool:
+    """Whether the schema's root is an array and nothing else."""
+    if schema is None:
+        return False
+    return schema.info(schema.root).types == frozenset({"array"})
 
 
 def _wants_string(schema: Schema | None) -> bool:

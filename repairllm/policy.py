@@ -28,9 +28,11 @@ RULE_COSTS: Mapping[str, float] = MappingProxyType(
         "tagged_block": 0.05,
         "json_span": 0.1,
         "greedy_span": 0.3,
+        "joined_values": 0.4,
         "unclosed_span": 0.3,
         "scalar_line": 0.3,
         "inside_think": 1.0,
+        "prose_answer": 1.5,
         # lexical
         "comment": 0.05,
         "trailing_comma": 0.05,
@@ -63,10 +65,12 @@ RULE_COSTS: Mapping[str, float] = MappingProxyType(
         "key_alias": 0.2,
         "key_fuzzy": 1.0,
         "unwrap_object": 0.5,
+        "unwrap_call": 0.3,
         "unwrap_list": 0.5,
         "wrap_list": 0.5,
         "decode_string": 0.3,
         "coerce": 0.3,
+        "number_symbols": 0.4,
         "enum_case": 0.3,
         "fill_default": 0.0,
         "drop_extra": 1.0,
@@ -95,6 +99,8 @@ class Policy:
             ``{``). Off by default: such a reply is refused, the completed value kept
             as the error's ``best``.
         json_repair: hand what our own fixers cannot parse to json-repair.
+        prose_answers: read a reply with no JSON at all as an answer in prose, for an
+            enum, boolean, number or flat-object schema (``repairllm.prose``).
         max_cost: refuse a candidate whose ledger costs more than this.
         on_ambiguity: when candidates tie with different values: take the ``"first"``
             (best ranked) or ``"fail"``.
@@ -114,6 +120,7 @@ class Policy:
     accept_truncated: bool = True
     complete_cut_values: bool = False
     json_repair: bool = True
+    prose_answers: bool = True
     max_cost: float | None = None
     on_ambiguity: Ambiguity = "first"
     forbid: frozenset[str] = frozenset()
@@ -155,6 +162,7 @@ STRICT = Policy(
     fuzzy_keys=None,
     accept_truncated=False,
     json_repair=False,
+    prose_answers=False,
 )
 DEFAULT = Policy()
 LENIENT = Policy(name="lenient", fuzzy_keys=0.7, loose_numbers=True, complete_cut_values=True)

@@ -40,11 +40,12 @@ import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 __all__ = [
     "LOSSY",
     "OPERATORS",
+    "SCHEMA_LEVEL",
     "SERIALIZATIONS",
     "WRAPPERS",
     "Damaged",
@@ -568,6 +569,104 @@ def truncated(text: str, rng: random.Random) -> str:
     return text[:cut]
 
 
+# -- shapes a schema settles (the damaged text may be valid JSON of another value) ----
+
+
+def _value_of(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+_NOT_JSON: Final = object()
+
+
+def several_values(text: str, rng: random.Random) -> str:
+    """Write the elements of a top-level array one per line (JSON Lines), or with prose
+    between them, instead of as one array; ``text`` unchanged when it is not an array
+    of two or more objects or arrays."""
+    value = _value_of(text)
+    if not isinstance(value, list) or len(value) < 2:
+        return text
+    if not all(isinstance(item, (dict, list)) and item for item in value):
+        return text
+    pretty = "\n" in text
+    parts = [json.dumps(item, ensure_ascii=False, indent=2 if pretty else None) for item in value]
+    if rng.random() < 0.5:
+        return "\n".join(parts)
+    return "Here is the first one:\n" + "\n\nAnd the next:\n".join(parts)
+
+
+_CURRENCIES: Final = ("$", "€", "£", "USD ", "EUR ")
+
+
+def number_symbols(text: str, rng: random.Random) -> str:
+    """Write one number as people do, quoted: ``"$1,299.5"``, ``"45%"``, ``"12 EUR"``."""
+    sig = _significant(text)
+    keys = {id(tok) for tok in _keys(sig)}
+    numbers = [tok for tok in sig if tok.kind == "number" and id(tok) not in keys]
+    numbers = [tok for tok in numbers if "e" not in tok.text.lower()]
+    if not numbers:
+        return text
+    tok = rng.choice(numbers)
+    body = tok.text
+    negative = body.startswith("-")
+    digits = body.lstrip("-")
+    whole, dot, fraction = digits.partition(".")
+    if len(whole) > 3 and rng.random() < 0.7:
+        whole = f"{int(whole):,}"
+    written = "-" * negative + whole + dot + fraction
+    style = rng.randrange(3)
+    if style == 0:
+        symbol = rng.choice(_CURRENCIES)
+        written = ("-" if negative else "") + symbol + written.lstrip("-")
+    elif style == 1:
+        written += "%"
+    else:
+        written += " " + rng.choice(("USD", "EUR"))
+    return text[: tok.start] + json.dumps(written, ensure_ascii=False) + text[tok.end :]
+
+
+def encoded_member(text: str, rng: random.Random) -> str:
+    """The object as JSON text inside a one-member wrapper: ``{"result": "{\\"a\\": 1}"}``."""
+    value = _value_of(text)
+    if not isinstance(value, dict) or not value:
+        return text
+    key = rng.choice(("result", "output", "data", "response"))
+    return json.dumps({key: json.dumps(value, ensure_ascii=False)}, ensure_ascii=False)
+
+
+def call_envelope(text: str, rng: random.Random) -> str:
+    """The object as the arguments of a function call, as an object or as JSON text."""
+    value = _value_of(text)
+    if not isinstance(value, dict) or not value or set(value) & {"arguments", "function"}:
+        return text
+    args: Any = json.dumps(value, ensure_ascii=False) if rng.random() < 0.6 else value
+    call = {"name": rng.choice(("submit", "extract_data", "record")), "arguments": args}
+    if rng.random() < 0.3:
+        call = {"type": "function", "function": call}
+    return json.dumps(call, ensure_ascii=False, indent=2 if "\n" in text else None)
+
+
+def prose_lines(text: str, rng: random.Random) -> str:
+    """A flat object of scalars answered as ``Key: value`` lines, no JSON at all."""
+    value = _value_of(text)
+    if not isinstance(value, dict) or len(value) < 2:
+        return text
+    lines = []
+    for key, item in value.items():
+        if isinstance(item, (dict, list)) or item is None or not key or not key[0].isalpha():
+            return text  # a nested value, or null (which prose cannot tell from "null")
+        if ":" in key or "\n" in key:
+            return text
+        shown = item if isinstance(item, str) else json.dumps(item)
+        if not shown or "\n" in shown or shown != shown.strip():
+            return text
+        lines.append(f"{'**' + key + '**' if rng.random() < 0.3 else key}: {shown}")
+    return "\n".join(lines)
+
+
 OPERATORS: Final[dict[str, Operator]] = {
     "prose_around": prose_around,
     "markdown_fence": markdown_fence,
@@ -583,6 +682,11 @@ OPERATORS: Final[dict[str, Operator]] = {
     "wrong_closer": wrong_closer,
     "missing_closer": missing_closer,
     "truncated": truncated,
+    "several_values": several_values,
+    "number_symbols": number_symbols,
+    "encoded_member": encoded_member,
+    "call_envelope": call_envelope,
+    "prose_lines": prose_lines,
 }
 """Every operator by name, in a fixed order."""
 
@@ -646,6 +750,13 @@ def apply(names: str | Sequence[str], text: str, rng: random.Random) -> Damaged:
 
 SERIALIZATIONS: Final = ("pretty", "minified", "fenced", "prose", "think")
 """The styles :func:`serialize` knows, in a fixed order."""
+
+SCHEMA_LEVEL: Final = frozenset(
+    {"several_values", "number_symbols", "encoded_member", "call_envelope", "prose_lines"}
+)
+"""Operators whose damage only the schema can undo: the text may be valid JSON of another
+value (a number as a string, the object inside a wrapper), so a tool that never sees the
+schema cannot be expected to recover the original."""
 
 
 def serialize(value: object, style: str, rng: random.Random) -> str:

@@ -44,7 +44,7 @@ from typing import Any, Final
 from ..errors import RepairLLMError
 from ..pipeline import repair
 from ..schema import compile_schema
-from .corrupt import LOSSY, OPERATORS, SERIALIZATIONS, WRAPPERS, apply, serialize
+from .corrupt import LOSSY, OPERATORS, SCHEMA_LEVEL, SERIALIZATIONS, WRAPPERS, apply, serialize
 from .instances import (
     GenerationError,
     TimeLimitExceeded,
@@ -521,8 +521,15 @@ def operator_names() -> list[str]:
     return [CLEAN, *OPERATORS, *("+".join(combo) for combo in COMBINATIONS)]
 
 
-def _damage(value: Any, names: Sequence[str], style: str, rng: random.Random) -> str | None:
-    """``value`` written in ``style`` and damaged by ``names``; ``None`` if one cannot apply."""
+def _damage(
+    value: Any, names: Sequence[str], style: str, rng: random.Random, check: Any = None
+) -> str | None:
+    """``value`` written in ``style`` and damaged by ``names``; ``None`` if one cannot apply.
+
+    ``check``: the schema's validator; damage only the schema can undo counts only where
+    the schema refuses the damaged text's literal reading (a ``"3%"`` in an untyped
+    field is a fine value there, not damage).
+    """
     body = json.dumps(
         value,
         ensure_ascii=False,
@@ -538,8 +545,12 @@ def _damage(value: Any, names: Sequence[str], style: str, rng: random.Random) ->
         except (ValueError, RecursionError):
             pass
         else:
-            # Ground truth must stay honest: strict JSON never reads a different value.
-            if not same_value(strict, value):
+            # Ground truth must stay honest: strict JSON never reads a different value,
+            # except where the damage is one only the schema can undo, and it does.
+            schema_level = any(name in SCHEMA_LEVEL for name in names)
+            if not same_value(strict, value) and not (
+                schema_level and check is not None and not is_valid(check, strict)
+            ):
                 return None
     if style in ("pretty", "minified"):
         return damaged
@@ -585,7 +596,7 @@ def build_docs(
                 index, value = pool[cursor[group] % len(pool)]
                 cursor[group] += 1
                 try:
-                    text = _damage(value, names, style, rng)
+                    text = _damage(value, names, style, rng, entries[index].check)
                 except (ValueError, RecursionError):  # a value json cannot write back
                     text = None
                 if text is not None:

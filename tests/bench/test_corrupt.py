@@ -12,6 +12,7 @@ import pytest
 from repairllm.bench.corrupt import (
     LOSSY,
     OPERATORS,
+    SCHEMA_LEVEL,
     SERIALIZATIONS,
     WRAPPERS,
     Damaged,
@@ -19,10 +20,24 @@ from repairllm.bench.corrupt import (
     serialize,
 )
 
-NAMES = list(OPERATORS)
+# The parser-level operators; those only a schema can undo (SCHEMA_LEVEL: the damaged
+# text may be valid JSON of another value) are tested in tests/test_schema_shapes.py.
+NAMES = [name for name in OPERATORS if name not in SCHEMA_LEVEL]
 NON_LOSSY = [name for name in NAMES if name not in LOSSY]
+# Shapes real models write, read back by repairllm itself (see the end of this file).
+MODEL_SHAPES = [
+    "placeholder_elements",
+    "stray_quote",
+    "glued_members",
+    "literal_newlines",
+    "unquoted_commas",
+]
 # Operators whose damage the small reference repair below can undo exactly.
-UNDOABLE = [name for name in NON_LOSSY if name not in WRAPPERS and name != "unescaped_quote"]
+UNDOABLE = [
+    name
+    for name in NON_LOSSY
+    if name not in WRAPPERS and name != "unescaped_quote" and name not in MODEL_SHAPES
+]
 
 
 # --------------------------------------------------------------------------- #
