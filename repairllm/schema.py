@@ -24,7 +24,9 @@ import pydantic
 import referencing.exceptions
 from jsonschema.validators import validator_for
 
+from . import fast_validator
 from .errors import SchemaError
+from .fast_validator import FastValidator
 from .ledger import Issue, escape_pointer
 
 __all__ = ["ANY", "JSON_TYPES", "NodeInfo", "Schema", "compile_schema", "without_keywords"]
@@ -253,6 +255,12 @@ class Schema:
         self._base = document_address(root)
         self._info: dict[int, tuple[Any, NodeInfo]] = {}
         self._sub: dict[int, tuple[Any, Any]] = {}
+        self._resolved: dict[int, tuple[Any, Any]] = {}
+        self._branches: dict[int, tuple[Any, list[Any]]] = {}
+        # jsonschema-rs answers "is it valid?"; python-jsonschema writes the issues and
+        # answers where jsonschema-rs cannot (see repairllm.fast_validator).
+        self._fast = fast_validator.build(root, self.validator)
+        self._fast_sub: dict[int, tuple[Any, FastValidator | None]] = {}
 
     # -- navigation --------------------------------------------------------------------
 
@@ -260,17 +268,39 @@ class Schema:
         """Follow ``$ref`` (see :func:`follow_refs`) until a plain node is reached.
 
         An unresolvable reference yields ``{}`` (anything) here; validation reports it.
+        The answer for a node is computed once, so the same node resolves to the same
+        object (and its compiled validator is reused).
         """
+        if not isinstance(node, dict) or "$ref" not in node:
+            return node
+        key = id(node)
+        hit = self._resolved.get(key)
+        if hit is not None and hit[0] is node:
+            return hit[1]
         try:
-            return follow_refs(self.root, node, self._base)
+            result = follow_refs(self.root, node, self._base)
         except LookupError:
-            return {}
+            result = {}
+        self._resolved[key] = (node, result)
+        return result
 
     def branches(self, node: Any) -> list[Any]:
-        """The alternatives of an ``anyOf``/``oneOf`` node (resolved), or ``[]``."""
+        """The alternatives of an ``anyOf``/``oneOf`` node (resolved), or ``[]``.
+
+        Computed once per node: the same branch objects come back each time.
+        """
         node = self.resolve(node)
         if not isinstance(node, dict):
             return []
+        key = id(node)
+        hit = self._branches.get(key)
+        if hit is not None and hit[0] is node:
+            return list(hit[1])
+        out = self._compute_branches(node)
+        self._branches[key] = (node, out)
+        return list(out)
+
+    def _compute_branches(self, node: dict[str, Any]) -> list[Any]:
         out: list[Any] = []
         for key in ("anyOf", "oneOf"):
             for branch in node.get(key, ()):
@@ -400,14 +430,46 @@ class Schema:
         self._sub[key] = (node, sub)
         return sub
 
+    def _fast_validator(self, node: Any) -> FastValidator | None:
+        """jsonschema-rs for ``node`` (the root when ``None``), or ``None`` where it cannot say."""
+        if not fast_validator.is_enabled():
+            return None
+        fast = self._fast
+        if fast is None or node is None:
+            return fast
+        key = id(node)
+        hit = self._fast_sub.get(key)
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        sub = fast.for_node(node)
+        self._fast_sub[key] = (node, sub)
+        return sub
+
     def is_valid(self, value: Any, node: Any = None) -> bool:
-        """Whether ``value`` satisfies the schema (or the sub-schema ``node``)."""
+        """Whether ``value`` satisfies the schema (or the sub-schema ``node``).
+
+        jsonschema-rs answers where it gives python-jsonschema's verdict (everywhere on
+        JSON values, proven by tests/test_fast_validator.py); python-jsonschema answers
+        the rest. ``value`` must be JSON: no NaN or infinity.
+        """
+        fast = self._fast_validator(node)
+        if fast is not None:
+            verdict = fast.is_valid(value)
+            if verdict is not None:
+                return verdict
         validator = self.validator if node is None else self.subvalidator(node)
         with _validation_errors():
             return bool(validator.is_valid(value))
 
     def issues(self, value: Any) -> list[Issue]:
-        """Everything wrong with ``value`` against the JSON Schema, by JSON pointer."""
+        """Everything wrong with ``value`` against the JSON Schema, by JSON pointer.
+
+        Written by python-jsonschema (its wording is what users and models read), and
+        only asked of it when the fast check finds something wrong.
+        """
+        fast = self._fast_validator(None)
+        if fast is not None and fast.is_valid(value) is True:
+            return []
         with _validation_errors():
             errors = sorted(
                 self.validator.iter_errors(value), key=lambda e: (list(e.absolute_path), e.message)
