@@ -132,12 +132,23 @@ def run(text: str | bytes, schema: Any = None, policy: Policy | str | None = Non
 def _run(text: str | bytes, schema: Any, policy: Policy) -> Outcome:
     raw = _as_text(text)
     compiled = compile_schema(schema) if schema is not None else None
+    if raw.startswith("\ufeff"):
+        return _without_bom(raw, compiled, policy)
     value = _plain_json(raw)
     if value is not _NOT_PLAIN and value is not _REFUSED:
         fast = _fast_path(raw, compiled, value)
         if fast is not None:
             return fast
     return _search(raw, compiled, policy, refused=value is _REFUSED)
+
+
+def _without_bom(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
+    """A reply that starts with a byte-order mark: read without it, and say so."""
+    outcome = _run(raw[1:], schema, policy)
+    mark = Fix("extract", "byte_order_mark", "", "\ufeff", None, policy.cost("byte_order_mark"))
+    outcome.ledger = Ledger.of([mark], list(outcome.ledger))
+    outcome.raw = raw
+    return outcome
 
 
 _NOT_PLAIN: Any = object()

@@ -24,6 +24,7 @@ RULE_COSTS: Mapping[str, float] = MappingProxyType(
     {
         # extract
         "think_block": 0.0,
+        "byte_order_mark": 0.0,
         "fenced_block": 0.05,
         "tagged_block": 0.05,
         "json_span": 0.1,

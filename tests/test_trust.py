@@ -180,3 +180,12 @@ def test_valid_json_numbers_come_through_exactly_or_not_at_all(number: str) -> N
         return
     assert got == [expected]
     assert type(got[0]) is type(expected)
+
+
+def test_a_byte_order_mark_is_dropped_with_a_ledger_entry() -> None:
+    out = rl.repair('\ufeff{"a": 1}', outcome=True)
+    assert out.value == {"a": 1}
+    assert out.ledger.rules() == ["byte_order_mark"]
+    assert out.raw.startswith("\ufeff")
+    damaged = rl.repair("\ufeff{'a': 1,}", outcome=True)
+    assert damaged.ledger.rules() == ["byte_order_mark", "single_quotes", "trailing_comma"]
