@@ -220,6 +220,7 @@ class _Context:
         if not self.rewrite:
             for name in ("patternProperties", "additionalProperties"):
                 self.keywords[name] = _python_keyword(cls, name, py_validator)
+        self.drop = _CONTENT | _foreign(cls)
         self.root = self.document(root)
         if isinstance(self.root, dict) and "$schema" in self.root:
             # python-jsonschema falls back to 2020-12 for a $schema it does not know;
@@ -230,7 +231,7 @@ class _Context:
         """``node`` as jsonschema-rs is to read it (a copy; see :func:`_rewritten`)."""
         if not isinstance(node, dict):
             return node
-        return _rewritten(node, self.prechecks if self.rewrite else None)
+        return _rewritten(node, self.drop, self.prechecks if self.rewrite else None)
 
     def compile(self, schema: Any, registry: jsonschema_rs.Registry | None = None) -> Any:
         return self.rs_class(
@@ -326,10 +327,26 @@ _PATTERN_KEY = "x-repairllm-pattern"
 _DATA = frozenset({"enum", "const", "default", "examples"})
 
 
-def _rewritten(schema: dict[str, Any], prechecks: dict[str, str] | None) -> dict[str, Any]:
+def _foreign(cls: type[Any]) -> frozenset[str]:
+    """Keywords of other dialects that python-jsonschema ignores in ``cls``'s.
+
+    jsonschema-rs honours some of them anyway (``dependencies`` in 2020-12). Draft 4's
+    ``exclusiveMaximum``/``exclusiveMinimum`` stay: they modify ``maximum``/``minimum``.
+    """
+    dialects: list[Any] = [jsonschema.Draft3Validator, *_RS_CLASSES]
+    every: set[str] = set()
+    for dialect in dialects:
+        every.update(dialect.VALIDATORS)
+    return frozenset(every - set(cls.VALIDATORS) - {"exclusiveMaximum", "exclusiveMinimum"})
+
+
+def _rewritten(
+    schema: dict[str, Any], drop: frozenset[str], prechecks: dict[str, str] | None
+) -> dict[str, Any]:
     """A copy of ``schema`` for jsonschema-rs, every keyword at the same JSON pointer.
 
-    Content keywords go (python-jsonschema never asserts them). With ``prechecks``
+    The keywords in ``drop`` go: content keywords (python-jsonschema never asserts
+    them) and those of other dialects (:func:`_foreign`). With ``prechecks``
     (``None``: nothing else changes), a ``pattern`` keyword is renamed to the keyword
     Python checks, which frees ``pattern`` for Rust's own engine, and a ``format``
     with a precheck becomes ``allOf: [..., {"anyOf": [{"pattern": precheck},
@@ -350,14 +367,14 @@ def _rewritten(schema: dict[str, Any], prechecks: dict[str, str] | None) -> dict
     while stack:
         source, target = stack.pop()
         for key, value, kind in _children(source):
+            if key in drop:
+                continue
             if kind == "map":
                 target[key] = {name: copy(sub) for name, sub in value.items()}
             elif kind == "list":
                 target[key] = [copy(sub) for sub in value]
             elif kind == "one":
                 target[key] = copy(value)
-            elif key in _CONTENT:
-                continue
             elif prechecks is not None and key == "pattern" and isinstance(value, str):
                 target[_PATTERN_KEY] = value
             else:

@@ -194,6 +194,22 @@ AGREE = {
         {"t": "{not json"},
         True,
     ),
+    # Keywords of other dialects: python-jsonschema ignores them, jsonschema-rs need not.
+    "dependencies in 2020-12": ({"dependencies": {"a": ["b"]}}, {"a": 1}, True),
+    "const in draft 4": (
+        {"$schema": "http://json-schema.org/draft-04/schema#", "const": 1},
+        2,
+        True,
+    ),
+    "exclusiveMaximum modifies maximum in draft 4": (
+        {
+            "$schema": "http://json-schema.org/draft-04/schema#",
+            "maximum": 1,
+            "exclusiveMaximum": True,
+        },
+        1,
+        False,
+    ),
     "unknown $schema is 2020-12": (
         {"$schema": "http://example.com/custom", "prefixItems": [{"type": "integer"}]},
         ["x"],
