@@ -37,11 +37,12 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 from ..errors import RepairLLMError
+from ..fast_validator import fast_validation
 from ..pipeline import repair
 from ..schema import compile_schema
 from .corrupt import LOSSY, OPERATORS, SCHEMA_LEVEL, SERIALIZATIONS, WRAPPERS, apply, serialize
@@ -104,6 +105,10 @@ _DEFINITIONS: Final = {
     "error": "the tool raised (or ran past the time limit)",
     "mb_per_s": "input bytes (UTF-8, 10^6 per MB) / seconds inside the tool calls, "
     "each document's best of the timing passes, garbage collector off",
+    "mb_per_s_without_jsonschema_rs": "repairllm's MB/s (overall, clean_json, clean) from a "
+    "second measurement in the same run with the jsonschema-rs fast path off "
+    "(repairllm.fast_validator.fast_validation(False); REPAIRLLM_FAST_VALIDATION=0 turns "
+    "it off for a whole process), and whether every outcome was the same",
     "overall": "the top-level rates of a tool cover damaged documents only: the clean "
     f"'{CLEAN}' documents and every operator combination with a lossy operator "
     f"({', '.join(sorted(LOSSY))}) are left out; they are in 'clean' and 'lossy'",
@@ -816,6 +821,48 @@ def summarize(tool: Tool, cells: Cells) -> dict[str, Any]:
     return out
 
 
+SLOW_VALIDATOR_KEY: Final = "mb_per_s_without_jsonschema_rs"
+"""Where a tool's entry keeps its speed with python-jsonschema alone (the fast path off)."""
+SLOW_VALIDATOR_TOOLS: Final = frozenset({"repairllm"})
+"""The tools timed a second time, in the same run, with the jsonschema-rs fast path off."""
+
+
+def without_fast_validation(
+    tool: Tool,
+    docs: Sequence[Doc],
+    entries: Sequence[Entry],
+    summary: dict[str, Any],
+    *,
+    timeout: float | None,
+    repeat: int,
+    advance: Callable[[int], None],
+) -> dict[str, Any]:
+    """``tool`` measured again with python-jsonschema answering "is it valid?" alone.
+
+    The speed overall (damaged, not lossy), on clean JSON and on all clean documents,
+    and whether every outcome came out as with jsonschema-rs (``summary``).
+    """
+    twin = replace(tool, unexpected=[], wrong_examples=[])
+    with fast_validation(False):
+        cells = measure(twin, docs, entries, timeout=timeout, repeat=repeat, advance=advance)
+    slow = summarize(twin, cells)
+    return {
+        "overall": slow["mb_per_s"],
+        "clean_json": slow["clean_json"]["mb_per_s"],
+        "clean": slow["clean"]["mb_per_s"],
+        "same_outcomes": _outcomes(slow) == _outcomes(summary),
+    }
+
+
+def _outcomes(node: Any) -> Any:
+    """``node`` without its speed figures."""
+    if isinstance(node, dict):
+        return {k: _outcomes(v) for k, v in node.items() if "mb_per_s" not in str(k)}
+    if isinstance(node, list):
+        return [_outcomes(v) for v in node]
+    return node
+
+
 def _ratio(top: float | None, bottom: float | None) -> float | None:
     return round(top / bottom, 3) if top is not None and bottom else None
 
@@ -845,6 +892,21 @@ def ratios(tools: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "damaged_target": 3.0,
         "damaged_mb_per_s_repairllm_over_json_repair_schema": _ratio(
             get("repairllm", "mb_per_s"), get("json_repair:schema", "mb_per_s")
+        ),
+        # With a schema (issue 12: jsonschema-rs answers "is it valid?"), and the same
+        # run's figures with python-jsonschema alone (SLOW_VALIDATOR_KEY).
+        "clean_json_mb_per_s_repairllm_over_orjson": _ratio(
+            get("repairllm", "clean_json", "mb_per_s"),
+            get("orjson", "clean_json", "mb_per_s"),
+        ),
+        "clean_json_schema_target": 0.3,
+        "damaged_schema_target": 5.0,
+        "clean_json_mb_per_s_repairllm_over_orjson_without_jsonschema_rs": _ratio(
+            get("repairllm", SLOW_VALIDATOR_KEY, "clean_json"),
+            get("orjson", "clean_json", "mb_per_s"),
+        ),
+        "damaged_mb_per_s_repairllm_over_json_repair_schema_without_jsonschema_rs": _ratio(
+            get("repairllm", SLOW_VALIDATOR_KEY, "overall"), get("json_repair:schema", "mb_per_s")
         ),
         "exact_repairllm_minus_json_repair_schema": _diff(
             get("repairllm", "exact"), get("json_repair:schema", "exact")
@@ -961,7 +1023,8 @@ def run_parser_bench(
             raise ValueError("no schema yielded an instance; see the coverage counts")
         docs, missing = build_docs(entries, per_operator, seed)
         loaded, skipped = load_tools(tools)
-        advance = bar.task("tools", len(docs) * len(loaded) * size.repeat)
+        runs = len(loaded) + sum(tool.name in SLOW_VALIDATOR_TOOLS for tool in loaded)
+        advance = bar.task("tools", len(docs) * runs * size.repeat)
         results: dict[str, dict[str, Any]] = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -970,6 +1033,16 @@ def run_parser_bench(
                     tool, docs, entries, timeout=timeout, repeat=size.repeat, advance=advance
                 )
                 results[tool.name] = summarize(tool, cells)
+                if tool.name in SLOW_VALIDATOR_TOOLS:
+                    results[tool.name][SLOW_VALIDATOR_KEY] = without_fast_validation(
+                        tool,
+                        docs,
+                        entries,
+                        results[tool.name],
+                        timeout=timeout,
+                        repeat=size.repeat,
+                        advance=advance,
+                    )
     finally:
         bar.close()
     report: dict[str, Any] = {

@@ -155,6 +155,22 @@ def _notes(report: dict[str, Any]) -> list[str]:
         "repairllm:plain / json_repair, damaged MB/s: "
         + target(r["damaged_mb_per_s_repairllm_plain_over_json_repair"], r["damaged_target"])
     )
+    # repairllm with a schema; after ";" the same run with python-jsonschema alone.
+    slow = "without_jsonschema_rs"
+    clean = "clean_json_mb_per_s_repairllm_over_orjson"
+    damaged = "damaged_mb_per_s_repairllm_over_json_repair_schema"
+    if r.get(clean) is not None:
+        lines.append(
+            "repairllm (schema) / orjson, clean JSON MB/s: "
+            + target(r[clean], r["clean_json_schema_target"])
+            + f"; {_num(r.get(f'{clean}_{slow}'))} with python-jsonschema alone"
+        )
+    if r.get(damaged) is not None:
+        lines.append(
+            "repairllm / json_repair:schema, damaged MB/s: "
+            + target(r[damaged], r["damaged_schema_target"])
+            + f"; {_num(r.get(f'{damaged}_{slow}'))} with python-jsonschema alone"
+        )
     for name, reason in report["skipped"].items():
         lines.append(f"skipped {name}: {reason}")
     for name, entry in report["tools"].items():
