@@ -32,22 +32,9 @@ __all__ = ["IncrementalParser", "Partial", "astream", "parse_chunks", "stream"]
 
 
 class IncrementalParser(incremental.IncrementalParser):
-    """Parse JSON text fed in chunks, keeping state between them.
-
-    Text that is not strict JSON is read with the whole pipeline (prose, fences and
-    ``<think>`` blocks around it included), lenient and accepting truncation.
-
-    Example:
-        >>> p = IncrementalParser()
-        >>> p.feed('Here: {"a": 1, "b": [tr')
-        True
-        >>> p.snapshot()
-        {'a': 1, 'b': []}
-        >>> p.feed('ue]}')
-        True
-        >>> p.snapshot(), p.complete
-        ({'a': 1, 'b': [True]}, True)
-    """
+    """:class:`repairllm.lexical.incremental.IncrementalParser` (see there for use), whose
+    fallback reads text that is not strict JSON with the whole pipeline (prose, fences
+    and ``<think>`` blocks around it included), lenient and accepting truncation."""
 
     def _repair(self, text: str) -> Any:
         return run(text, None, _PARTIAL_POLICY).data
