@@ -29,6 +29,7 @@ import regex
 from .errors import RepairFailed
 from .ledger import Fix, pointer
 from .policy import Policy
+from .rules import Rule
 from .schema import Schema, json_type, type_matches
 
 __all__ = ["align", "normalise_key"]
@@ -95,7 +96,7 @@ class _Aligner:
             and self.policy.coerce
         ):
             # 31.0 is an integer to JSON Schema but not to pydantic: write it as one.
-            self.fix("coerce", path, value, int(value))
+            self.fix(Rule.COERCE, path, value, int(value))
             value = int(value)
         if isinstance(value, dict) and "object" in info.types:
             return self.walk_object(value, node, path)
@@ -135,14 +136,14 @@ class _Aligner:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             for option in options:
                 if isinstance(option, str) and option == _number_text(value):
-                    self.fix("coerce", path, value, option)
+                    self.fix(Rule.COERCE, path, value, option)
                     return option
         if not isinstance(value, str):
             return None
         wanted = normalise_key(value)
         exact = [o for o in options if isinstance(o, str) and normalise_key(o) == wanted]
         if len(exact) == 1:
-            self.fix("enum_case", path, value, exact[0])
+            self.fix(Rule.ENUM_CASE, path, value, exact[0])
             return exact[0]
         for option in options:
             if (
@@ -150,14 +151,14 @@ class _Aligner:
                 and not isinstance(option, bool)
                 and _number_text(option) == value.strip()
             ):
-                self.fix("coerce", path, value, option)
+                self.fix(Rule.COERCE, path, value, option)
                 return option
         if len(wanted) >= 3:
             prefixed = [
                 o for o in options if isinstance(o, str) and normalise_key(o).startswith(wanted)
             ]
             if len(prefixed) == 1:
-                self.fix("enum_case", path, value, prefixed[0])
+                self.fix(Rule.ENUM_CASE, path, value, prefixed[0])
                 return prefixed[0]
         return None
 
@@ -173,17 +174,17 @@ class _Aligner:
                 return decoded
         if value is None and "default" in node and self.policy.fill_defaults:
             # Copies: neither the caller's value nor the ledger may share the schema's object.
-            self.fix("fill_default", path, None, copy.deepcopy(node["default"]))
+            self.fix(Rule.FILL_DEFAULT, path, None, copy.deepcopy(node["default"]))
             return copy.deepcopy(node["default"])
         if "array" in types and not isinstance(value, list):
             if isinstance(value, dict) and len(value) == 1:
                 ((inner_key, inner),) = value.items()
                 item_info = self.schema.info(self.schema.item(node, 0))
                 if isinstance(inner, list) and inner_key not in item_info.properties:
-                    self.fix("unwrap_object", path, {inner_key: "…"}, "…")
+                    self.fix(Rule.UNWRAP_OBJECT, path, {inner_key: "…"}, "…")
                     return inner
             if value is not None:  # null is missing data, not a one-element list
-                self.fix("wrap_list", path, value, [value])
+                self.fix(Rule.WRAP_LIST, path, value, [value])
                 return [value]
         if (
             "object" in types
@@ -191,18 +192,18 @@ class _Aligner:
             and len(value) == 1
             and (isinstance(value[0], dict))
         ):
-            self.fix("unwrap_list", path, "[…]", "…")
+            self.fix(Rule.UNWRAP_LIST, path, "[…]", "…")
             return value[0]
         if not policy.coerce:
             return value
         if isinstance(value, str) and types & {"number", "integer"}:
             number = _symbol_number(value, types)
             if number is not _MISSING:
-                self.fix("number_symbols", path, value, number)
+                self.fix(Rule.NUMBER_SYMBOLS, path, value, number)
                 return number
         converted = _coerce_scalar(value, types, policy.loose_numbers)
         if converted is not _MISSING:
-            self.fix("coerce", path, value, converted)
+            self.fix(Rule.COERCE, path, value, converted)
             return converted
         return value
 
@@ -218,7 +219,7 @@ class _Aligner:
             return _MISSING
         if json_type(parsed.value) not in types:
             return _MISSING
-        self.fix("decode_string", path, text, parsed.value)
+        self.fix(Rule.DECODE_STRING, path, text, parsed.value)
         prefix = pointer(path)
         for inner in parsed.fixes:
             self.fixes.append(
@@ -251,7 +252,7 @@ class _Aligner:
         patterns = node.get("patternProperties") or {}
         for key, item in value.items():
             if forbid_extra and key not in props and not _matches_any(key, patterns):
-                self.fix("drop_extra", [*path, key], item, None)
+                self.fix(Rule.DROP_EXTRA, [*path, key], item, None)
                 continue
             out[key] = self.walk(item, schema.child(node, key), [*path, key])
         if self.policy.fill_defaults:
@@ -263,7 +264,7 @@ class _Aligner:
                     # Copies: the caller may change the value or the ledger, never the schema.
                     out[name] = copy.deepcopy(resolved["default"])
                     self.fix(
-                        "fill_default", [*path, name], None, copy.deepcopy(resolved["default"])
+                        Rule.FILL_DEFAULT, [*path, name], None, copy.deepcopy(resolved["default"])
                     )
         return out
 
@@ -304,9 +305,9 @@ class _Aligner:
                 args = _json_object(args, self.policy)
             if not isinstance(args, dict) or not any(normalise_key(k) in known for k in args):
                 return value
-            self.fix("unwrap_call", path, dict.fromkeys(current, "…"), "…")
+            self.fix(Rule.UNWRAP_CALL, path, dict.fromkeys(current, "…"), "…")
             if decoded_from is not None:
-                self.fix("decode_string", path, decoded_from, args)
+                self.fix(Rule.DECODE_STRING, path, decoded_from, args)
             return args
         return value
 
@@ -335,9 +336,9 @@ class _Aligner:
             return value
         if not any(normalise_key(k) in known for k in inner):
             return value
-        self.fix("unwrap_object", path, {key: "…"}, "…")
+        self.fix(Rule.UNWRAP_OBJECT, path, {key: "…"}, "…")
         if decoded_from is not None:
-            self.fix("decode_string", [*path, key], decoded_from, inner)
+            self.fix(Rule.DECODE_STRING, [*path, key], decoded_from, inner)
         return inner
 
     def map_keys(
@@ -380,10 +381,10 @@ class _Aligner:
         norm = normalise_key(key)
         if how == "case":
             found = [p for p in by_norm.get(norm, ()) if p not in taken]
-            return (found[0], "key_case") if len(found) == 1 else (None, "")
+            return (found[0], Rule.KEY_CASE) if len(found) == 1 else (None, "")
         if how == "alias":
             found = [p for p in by_alias.get(norm, ()) if p not in taken]
-            return (found[0], "key_alias") if len(set(found)) == 1 else (None, "")
+            return (found[0], Rule.KEY_ALIAS) if len(set(found)) == 1 else (None, "")
         threshold = self.policy.fuzzy_keys
         if threshold is None or not norm or len(props) > _MAX_FUZZY_PROPS or len(norm) > 100:
             return None, ""
@@ -399,7 +400,7 @@ class _Aligner:
             return None, ""
         if len(scored) > 1 and scored[1][0] == scored[0][0]:
             return None, ""  # a tie: refuse to guess
-        return scored[0][1], "key_fuzzy"
+        return scored[0][1], Rule.KEY_FUZZY
 
     def key_index(
         self, node: dict[str, Any], props: Mapping[str, Any]

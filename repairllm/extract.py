@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from .lexical.strict import SCAN_VALUE
 from .lexical.tokens import open_stack
 from .outcome import Candidate
+from .rules import Rule
 
 __all__ = ["Candidate", "candidates", "split_think"]
 
@@ -253,7 +254,7 @@ def candidates(
 
     mapped, thoughts = _split_think(text)
     body = mapped.text
-    whole_rule = "think_block" if thoughts else "whole"
+    whole_rule = Rule.THINK_BLOCK if thoughts else "whole"
     stripped = body.strip()
     lead = len(body) - len(body.lstrip())
     note = " ".join(t.text.strip() for t in thoughts)
@@ -262,48 +263,48 @@ def candidates(
         yield first
 
     rank = 1
-    if not go_on("fenced_block"):
+    if not go_on(Rule.FENCED_BLOCK):
         return
     blocks: list[Candidate] = []
     for match in _FENCE.finditer(body):
         group = "body" if match.group("body") is not None else "tbody"
         found = match.group(group)
         start = mapped.offset(match.start(group), len(found))
-        blocks.append(Candidate(found, "fenced_block", start, rank))
+        blocks.append(Candidate(found, Rule.FENCED_BLOCK, start, rank))
         rank += 1
     if "[" in body or "<" in body:
         for match in _tags(body):
             found = match.group("body")
             start = mapped.offset(match.start("body"), len(found))
-            blocks.append(Candidate(found, "tagged_block", start, rank))
+            blocks.append(Candidate(found, Rule.TAGGED_BLOCK, start, rank))
             rank += 1
     for cand in blocks:
         if fresh(cand):
             yield cand
 
-    if not go_on("json_span"):
+    if not go_on(Rule.JSON_SPAN):
         return
     if several:
         joined = _joined_values(mapped, rank)
         if joined is not None and fresh(joined):
             yield joined
         rank += 1
-    for cand in _span_candidates(mapped, rank, "json_span", "unclosed_span"):
+    for cand in _span_candidates(mapped, rank, Rule.JSON_SPAN, Rule.UNCLOSED_SPAN):
         if fresh(cand):
             yield cand
         rank += 1
 
-    if not go_on("scalar_line"):
+    if not go_on(Rule.SCALAR_LINE):
         return
     scalar = _scalar_line(mapped, rank, loose_scalars)
     if scalar is not None and fresh(scalar):
         yield scalar
     rank += 1
 
-    if thoughts and not go_on("inside_think"):
+    if thoughts and not go_on(Rule.INSIDE_THINK):
         return
     for thought in thoughts:
-        for cand in _span_candidates(thought, rank, "inside_think", "inside_think"):
+        for cand in _span_candidates(thought, rank, Rule.INSIDE_THINK, Rule.INSIDE_THINK):
             if fresh(cand):
                 yield cand
             rank += 1
@@ -325,7 +326,7 @@ def _joined_values(mapped: _Mapped, rank: int) -> Candidate | None:
         return None
     joined = "[" + ", ".join(text[start:end] for start, end in found) + "]"
     first, last = found[0][0], found[-1][1]
-    return Candidate(joined, "joined_values", mapped.offset(first, last - first), rank)
+    return Candidate(joined, Rule.JOINED_VALUES, mapped.offset(first, last - first), rank)
 
 
 def _span_candidates(
@@ -356,7 +357,7 @@ def _span_candidates(
     tail_opens = "{" in tail or "[" in tail
     goes_on = _MORE_MEMBERS.match(tail) is not None
     if last_close > first_open and not goes_on and (n_spans > 1 or not (all_closed or tail_opens)):
-        rule = "greedy_span" if closed_rule == "json_span" else closed_rule
+        rule = Rule.GREEDY_SPAN if closed_rule == Rule.JSON_SPAN else closed_rule
         end = last_close + 1
         found = text[first_open:end]
         yield Candidate(found, rule, mapped.offset(first_open, end - first_open), rank)
@@ -390,4 +391,4 @@ def _scalar_line(mapped: _Mapped, rank: int, loose: bool) -> Candidate | None:
         return None
     value = found.group("value")
     start = mapped.offset(found.start("value"), len(value))
-    return Candidate(value, "scalar_line", start, rank)
+    return Candidate(value, Rule.SCALAR_LINE, start, rank)

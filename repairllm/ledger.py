@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from .rules import Rule, rule_named
+
 __all__ = ["DeferredPaths", "Fix", "Issue", "Ledger", "escape_pointer", "pointer"]
 
 
@@ -69,7 +71,9 @@ class Fix:
 
     Attributes:
         stage: ``"extract"``, ``"lexical"`` or ``"align"``.
-        rule: the rule that made it, e.g. ``"trailing_comma"`` or ``"key_case"``.
+        rule: the :class:`~repairllm.rules.Rule` that made it, e.g. ``"trailing_comma"``
+            or ``"key_case"`` (given by member or by name; a name that is no rule is a
+            ``ValueError``).
         path: JSON pointer of the value it concerns (``""`` is the whole document).
         before: what was there (text or value), ``None`` when something was added.
         after: what is there now, ``None`` when something was removed.
@@ -86,7 +90,7 @@ class Fix:
     _index: int
     if TYPE_CHECKING:
         stage: str
-        rule: str
+        rule: Rule
         before: Any
         after: Any
         cost: float
@@ -107,7 +111,7 @@ class Fix:
         cost: float,
     ) -> None:
         self._stage = stage
-        self._rule = rule
+        self._rule = rule_named(rule)
         self._where = path
         self._before = before
         self._after = after

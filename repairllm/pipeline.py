@@ -37,6 +37,7 @@ from .lexical.strict import (
 from .outcome import Candidate, Outcome
 from .policy import DEFAULT, PRESETS, Policy, resolve_policy
 from .prose import read_prose
+from .rules import Rule
 from .schema import ANY, Schema, compile_schema
 
 __all__ = ["Outcome", "repair", "run"]
@@ -145,7 +146,9 @@ def _run(text: str | bytes, schema: Any, policy: Policy) -> Outcome:
 def _without_bom(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
     """A reply that starts with a byte-order mark: read without it, and say so."""
     outcome = _run(raw[1:], schema, policy)
-    mark = Fix("extract", "byte_order_mark", "", "\ufeff", None, policy.cost("byte_order_mark"))
+    mark = Fix(
+        "extract", Rule.BYTE_ORDER_MARK, "", "\ufeff", None, policy.cost(Rule.BYTE_ORDER_MARK)
+    )
     outcome.ledger = Ledger.of([mark], list(outcome.ledger))
     outcome.raw = raw
     return outcome
@@ -200,9 +203,9 @@ def _fast_path(raw: str, schema: Schema | None, value: Any) -> Outcome | None:
 def _extraction_fixes(raw: str, cand: Candidate, policy: Policy) -> list[Fix]:
     if cand.rule == "whole":
         return []
-    if cand.rule == "think_block":
+    if cand.rule == Rule.THINK_BLOCK:
         dropped = cand.note
-    elif cand.rule == "joined_values":
+    elif cand.rule == Rule.JOINED_VALUES:
         dropped = ""  # the values are all kept; only what stood between them went
     elif cand.start >= 0:
         dropped = (raw[: cand.start] + " … " + raw[cand.start + len(cand.text) :]).strip()
@@ -232,7 +235,10 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
             return True
         if settled:
             return False  # what is left to find are pieces of the best value
-        floor = policy.cost(rule) + extra
+        # The reply taken whole makes no extraction fix, so "whole" is no rule; as a floor
+        # it has always counted 1.0 (what an unknown rule once cost), and still does, so
+        # that which candidates are tried stays as it was.
+        floor = (1.0 if rule == "whole" else policy.cost(rule)) + extra
         return floor <= best_cost if policy.on_ambiguity == "fail" else floor < best_cost
 
     def consider(cand: Candidate, parsed: Parsed) -> None:
@@ -287,7 +293,7 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
         json_like = True
         consider(cand, parsed)
     for cand in deferred:
-        if not worth(cand.rule, policy.cost("json_repair")):
+        if not worth(cand.rule, policy.cost(Rule.JSON_REPAIR)):
             continue
         fallback = via_json_repair(cand.text, policy)
         if fallback is not None:
@@ -310,13 +316,13 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
 # the end of a reply that was cut off are not among them (the reply simply stopped).
 _STRUCTURAL = frozenset(
     {
-        "wrong_closer",
-        "extra_closer",
-        "unescaped_quote",
-        "missing_value",
-        "unquoted_value",
+        Rule.WRONG_CLOSER,
+        Rule.EXTRA_CLOSER,
+        Rule.UNESCAPED_QUOTE,
+        Rule.MISSING_VALUE,
+        Rule.UNQUOTED_VALUE,
         "unquoted_commas",
-        "json_repair",
+        Rule.JSON_REPAIR,
     }
 )
 
@@ -333,31 +339,31 @@ def _holds_every_value(best: Outcome, raw: str) -> bool:
     cand = best.candidate
     if cand is None:
         return False
-    if cand.rule in ("fenced_block", "tagged_block"):
+    if cand.rule in (Rule.FENCED_BLOCK, Rule.TAGGED_BLOCK):
         if cand.start < 0:
             return False
         end = cand.start + len(cand.text)
         for opener in "{[":
             if raw.find(opener, 0, cand.start) >= 0 or raw.find(opener, end) >= 0:
                 return False
-    elif cand.rule not in ("whole", "think_block"):
+    elif cand.rule not in ("whole", Rule.THINK_BLOCK):
         return False
     for fix in best.ledger:
-        if fix.rule in _STRUCTURAL or (fix.rule == "missing_closer" and not best.truncated):
+        if fix.rule in _STRUCTURAL or (fix.rule == Rule.MISSING_CLOSER and not best.truncated):
             return False
     return True
 
 
 def _prose_answer(raw: str, schema: Schema | None, policy: Policy) -> Outcome | None:
     """A reply without JSON read as a prose answer (``The sentiment is **positive**``)."""
-    if schema is None or not policy.prose_answers or "prose_answer" in policy.forbid:
+    if schema is None or not policy.prose_answers or Rule.PROSE_ANSWER in policy.forbid:
         return None
     reading = read_prose(raw, schema)
     if reading is None:
         return None
     value, phrase = reading
-    cand = Candidate(raw.strip(), "prose_answer", -1, 0)
-    fix = Fix("extract", "prose_answer", "", phrase, None, policy.cost("prose_answer"))
+    cand = Candidate(raw.strip(), Rule.PROSE_ANSWER, -1, 0)
+    fix = Fix("extract", Rule.PROSE_ANSWER, "", phrase, None, policy.cost(Rule.PROSE_ANSWER))
     return _evaluate(raw, cand, [fix], Parsed(value, []), schema, policy)
 
 
@@ -378,7 +384,7 @@ def _wants_string(schema: Schema | None) -> bool:
 
 def _cut(cand: Candidate, at: int) -> Candidate:
     """``cand`` without the prose from ``at`` on: an unclosed span that ends where its JSON does."""
-    rule = "unclosed_span" if cand.rule in ("whole", "think_block") else cand.rule
+    rule = Rule.UNCLOSED_SPAN if cand.rule in ("whole", Rule.THINK_BLOCK) else cand.rule
     return Candidate(cand.text[:at].rstrip(), rule, cand.start, cand.rank, cand.note)
 
 

@@ -14,69 +14,16 @@ from types import MappingProxyType
 from typing import Literal
 
 from .errors import ConfigError
+from .rules import Rule
 
 __all__ = ["DEFAULT", "LENIENT", "PRESETS", "RULE_COSTS", "STRICT", "Policy", "resolve_policy"]
 
-#: The cost of each rule. Lexical fixes that cannot change meaning are cheap; guesses
-#: (a fuzzy key, a completed truncation, json-repair's long tail) are dear, so that a
-#: candidate needing fewer or safer guesses wins.
-RULE_COSTS: Mapping[str, float] = MappingProxyType(
-    {
-        # extract
-        "think_block": 0.0,
-        "byte_order_mark": 0.0,
-        "fenced_block": 0.05,
-        "tagged_block": 0.05,
-        "json_span": 0.1,
-        "greedy_span": 0.3,
-        "joined_values": 0.4,
-        "unclosed_span": 0.3,
-        "scalar_line": 0.3,
-        "inside_think": 1.0,
-        "prose_answer": 1.5,
-        # lexical
-        "comment": 0.05,
-        "trailing_comma": 0.05,
-        "extra_comma": 0.1,
-        "single_quotes": 0.05,
-        "smart_quotes": 0.05,
-        "unquoted_key": 0.1,
-        "python_literal": 0.1,
-        "js_literal": 0.3,
-        "raw_control_char": 0.05,
-        "invalid_escape": 0.2,
-        "number_format": 0.2,
-        "number_as_string": 0.2,
-        "missing_comma": 0.2,
-        "missing_colon": 0.3,
-        "unquoted_value": 0.4,
-        "unescaped_quote": 0.4,
-        "wrong_closer": 0.5,
-        "missing_closer": 0.5,
-        "extra_closer": 0.3,
-        "missing_value": 1.0,
-        "truncated_string": 1.0,
-        "truncated_literal": 1.0,
-        "truncated_member": 1.0,
-        "truncated_element": 1.0,
-        "truncated_container": 0.5,
-        "json_repair": 3.0,
-        # align
-        "key_case": 0.2,
-        "key_alias": 0.2,
-        "key_fuzzy": 1.0,
-        "unwrap_object": 0.5,
-        "unwrap_call": 0.3,
-        "unwrap_list": 0.5,
-        "wrap_list": 0.5,
-        "decode_string": 0.3,
-        "coerce": 0.3,
-        "number_symbols": 0.4,
-        "enum_case": 0.3,
-        "fill_default": 0.0,
-        "drop_extra": 1.0,
-    }
-)
+#: The cost of each rule by name (each :class:`~repairllm.rules.Rule` carries its own).
+#: Lexical fixes that cannot change meaning are cheap; guesses (a fuzzy key, a completed
+#: truncation, json-repair's long tail) are dear, so that a candidate needing fewer or
+#: safer guesses wins.
+_COSTS: dict[str, float] = {rule.value: rule.cost for rule in Rule}
+RULE_COSTS: Mapping[str, float] = MappingProxyType(_COSTS)
 
 Ambiguity = Literal["first", "fail"]
 
@@ -109,6 +56,10 @@ class Policy:
         max_depth: deepest nesting our own parser accepts.
         max_candidates: how many extracted candidates to try at most.
         costs: per-rule cost overrides on top of :data:`RULE_COSTS`.
+
+    Raises:
+        ConfigError: a field is out of range, or ``forbid`` or ``costs`` names a rule
+            that is not a :class:`~repairllm.rules.Rule`.
     """
 
     name: str = "default"
@@ -136,18 +87,28 @@ class Policy:
             raise ConfigError(f"fuzzy_keys must be in (0, 1] or None, not {self.fuzzy_keys!r}")
         if self.max_depth < 1 or self.max_candidates < 1:
             raise ConfigError("max_depth and max_candidates must be at least 1")
-        unknown = set(self.forbid) - set(RULE_COSTS)
-        if unknown:
-            raise ConfigError(
-                f"unknown rule(s) in forbid: {sorted(unknown)}; known rules: {sorted(RULE_COSTS)}"
-            )
+        for name, given in (("forbid", self.forbid), ("costs", self.costs)):
+            unknown = set(given) - set(RULE_COSTS)
+            if unknown:
+                raise ConfigError(
+                    f"unknown rule(s) in {name}: {sorted(unknown)}; "
+                    f"known rules: {sorted(RULE_COSTS)}"
+                )
 
     def cost(self, rule: str) -> float:
-        """The cost of one application of ``rule`` under this policy."""
+        """The cost of one application of ``rule`` (a :class:`~repairllm.rules.Rule` or
+        its name) under this policy.
+
+        Raises:
+            ConfigError: ``rule`` is not a rule.
+        """
         found = self.costs.get(rule)
         if found is not None:
             return found
-        return RULE_COSTS.get(rule, 1.0)
+        cost = _COSTS.get(rule)
+        if cost is None:
+            raise ConfigError(f"unknown repair rule {rule!r}; known rules: {sorted(RULE_COSTS)}")
+        return cost
 
     def replace(self, **changes: object) -> Policy:
         """A copy with some fields changed."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..ledger import Fix
 from ..policy import Policy
+from ..rules import Rule
 from .errors import number_out_of_range, too_deep
 from .result import STAGE, Parsed
 from .strict import infinite_number, may_overflow
@@ -33,9 +34,9 @@ def via_json_repair(text: str, policy: Policy) -> Parsed | None:
     if value == "" and text.strip() not in ('""', "''"):
         return None
     entries = list(log) or [{"text": "repaired", "context": text[:80]}]
-    share = policy.cost("json_repair") / len(entries)
+    share = policy.cost(Rule.JSON_REPAIR) / len(entries)
     fixes = [
-        Fix(STAGE, "json_repair", "", entry.get("context"), entry.get("text"), share)
+        Fix(STAGE, Rule.JSON_REPAIR, "", entry.get("context"), entry.get("text"), share)
         for entry in entries
     ]
     return Parsed(value, fixes, truncated=False)

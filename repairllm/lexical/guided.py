@@ -21,6 +21,7 @@ import orjson
 
 from ..ledger import DeferredPaths, Fix, pointer
 from ..policy import Policy
+from ..rules import Rule
 from .errors import TrailingText, integer_too_long, too_deep
 from .result import STAGE, Parsed
 from .strict import decode_strict, exceeds_int_digits, may_hold_big_int, space_end
@@ -58,19 +59,19 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
     prev = prev_nonspace(text, pos)
     if msg.startswith(("Expecting value", "Expecting property name")):
         if ch in "}]" and ch and prev >= 0 and text[prev] == ",":
-            return prev, prev + 1, "", "trailing_comma"
+            return prev, prev + 1, "", Rule.TRAILING_COMMA
         if ch and is_comment(text, pos):
-            return pos, comment_end(text, pos), "", "comment"
+            return pos, comment_end(text, pos), "", Rule.COMMENT
         if ch in QUOTES and ch:
             found = quoted_span(text, pos)
             if found is None:
                 return None
-            rule = QUOTE_RULE.get(ch, "smart_quotes")
+            rule = QUOTE_RULE.get(ch, Rule.SMART_QUOTES)
             return pos, found[0], found[1], rule
         if msg.startswith("Expecting property name"):
             key = IDENT_KEY.match(text, pos)
             if key is not None:
-                return pos, key.end(), json.dumps(key.group()), "unquoted_key"
+                return pos, key.end(), json.dumps(key.group()), Rule.UNQUOTED_KEY
             return None
         word = WORD.match(text, pos)
         if word is not None and word.group() in LITERALS:
@@ -78,7 +79,7 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
             if rule:
                 return pos, word.end(), literal, rule
         if ch == "," and prev >= 0 and text[prev] in ",[":
-            return pos, pos + 1, "", "extra_comma"
+            return pos, pos + 1, "", Rule.EXTRA_COMMA
         return None
     if msg.startswith("Expecting ',' delimiter"):
         if not ch:
@@ -87,7 +88,7 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
             stack = open_stack(text, n)
             if not stack:
                 return None
-            return n, n, CLOSER[stack[-1]], "missing_closer"
+            return n, n, CLOSER[stack[-1]], Rule.MISSING_CLOSER
         if ch in "}]":
             stack = open_stack(text, pos)
             if not stack:
@@ -95,10 +96,10 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
             depth = closes_outer(stack, ch, text, pos + 1)
             if depth is not None:
                 missing = "".join(CLOSER[o] for o in reversed(stack[depth + 1 :]))
-                return pos, pos, missing, "missing_closer"
-            return pos, pos + 1, CLOSER[stack[-1]], "wrong_closer"
+                return pos, pos, missing, Rule.MISSING_CLOSER
+            return pos, pos + 1, CLOSER[stack[-1]], Rule.WRONG_CLOSER
         if is_comment(text, pos):
-            return pos, comment_end(text, pos), "", "comment"
+            return pos, comment_end(text, pos), "", Rule.COMMENT
         word = WORD.match(text, pos)
         is_literal = word is not None and word.group() in ("true", "false", "null")
         if (
@@ -109,26 +110,26 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
             and not _next_member_on_new_line(text, prev + 1, pos)
         ):
             # A word right after a closed string: the "closing" quote was inside the text.
-            return prev, prev + 1, '\\"', "unescaped_quote"
+            return prev, prev + 1, '\\"', Rule.UNESCAPED_QUOTE
         if ch in '"{[-' or ch.isdigit() or word is not None:
-            return prev + 1, prev + 1, ",", "missing_comma"
+            return prev + 1, prev + 1, ",", Rule.MISSING_COMMA
         return None
     if msg.startswith("Expecting ':' delimiter"):
         if ch == "=":
-            return pos, pos + 1, ":", "missing_colon"
+            return pos, pos + 1, ":", Rule.MISSING_COLON
         return None
     if msg.startswith("Invalid control character"):
         rest = STRING_REST.match(text, pos)
         end = rest.end() if rest is not None else n
-        return pos, end, escape_controls(text[pos:end]), "raw_control_char"
+        return pos, end, escape_controls(text[pos:end]), Rule.RAW_CONTROL_CHAR
     if msg.startswith(("Invalid \\escape", "Invalid \\uXXXX")):
         slash = text.rfind("\\", 0, pos + 1)
-        return slash, slash + 1, "\\\\", "invalid_escape"
+        return slash, slash + 1, "\\\\", Rule.INVALID_ESCAPE
     if msg.startswith("Extra data"):
         if text[pos:].strip(" \t\r\n}]") == "":
-            return pos, n, "", "extra_closer"
+            return pos, n, "", Rule.EXTRA_CLOSER
         if is_comment(text, pos):
-            return pos, comment_end(text, pos), "", "comment"
+            return pos, comment_end(text, pos), "", Rule.COMMENT
         raise TrailingText(f"text after the value at offset {pos}")
     return None
 
@@ -157,17 +158,17 @@ _SKIP_SQ = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'"
 # one, a single pass fixes the rest of that kind. What a pass gets wrong, the strict
 # parser reports next, and the tolerant tier starts over from the original text. Each
 # fault as a pattern of its own; group "fault" is the text to replace.
-_FAULTS = {
-    "single_quotes": r"(?P<fault>" + _SKIP_SQ + r")(?=[ \t\r\n]*[,:}\]])",
+_FAULTS: dict[str, str] = {
+    Rule.SINGLE_QUOTES: r"(?P<fault>" + _SKIP_SQ + r")(?=[ \t\r\n]*[,:}\]])",
     # The key's opener or comma is matched too (the engine has no variable lookbehind).
-    "unquoted_key": r"[{,][ \t\r\n]*(?P<fault>[A-Za-z_$][\w$-]*)(?=[ \t]*:)",
-    "python_literal": r"(?<![\w$])(?P<fault>True|False|None)(?![\w$])",
-    "comment": r"(?P<fault>//[^\n]*|/\*.*?\*/)",
+    Rule.UNQUOTED_KEY: r"[{,][ \t\r\n]*(?P<fault>[A-Za-z_$][\w$-]*)(?=[ \t]*:)",
+    Rule.PYTHON_LITERAL: r"(?<![\w$])(?P<fault>True|False|None)(?![\w$])",
+    Rule.COMMENT: r"(?P<fault>//[^\n]*|/\*.*?\*/)",
     # A comma right before a closer can only be a trailing one.
-    "trailing_comma": r"(?P<fault>,)(?=[ \t\r\n]*[}\]])",
+    Rule.TRAILING_COMMA: r"(?P<fault>,)(?=[ \t\r\n]*[}\]])",
     # One member per line with the commas left out: the end of a value (a string, a
     # number, a literal, a closer), a line break, then the start of the next member.
-    "missing_comma": r"(?<=[\"\d}\]el])(?P<fault>)(?=[ \t\r]*\n[ \t\r\n]*"
+    Rule.MISSING_COMMA: r"(?<=[\"\d}\]el])(?P<fault>)(?=[ \t\r]*\n[ \t\r\n]*"
     r"(?:[\"{\[\d-]|(?:true|false|null)\b|[A-Za-z_$][\w$-]*[ \t]*:))",
 }
 # The pass: strings are matched whole, so nothing inside them is touched. It costs a
@@ -176,13 +177,13 @@ _FAULTS = {
 _BULK = {
     # (a single-quoted string is skipped too, but for the rule that fixes those)
     rule: re.compile(
-        _SKIP_DQ + "|" + ("" if rule == "single_quotes" else _SKIP_SQ + "|") + fault, re.DOTALL
+        _SKIP_DQ + "|" + ("" if rule == Rule.SINGLE_QUOTES else _SKIP_SQ + "|") + fault, re.DOTALL
     )
     for rule, fault in _FAULTS.items()
 }
 _BULK_HINT = {rule: re.compile(fault, re.DOTALL) for rule, fault in _FAULTS.items()}
 # (a lookbehind first costs a try at every position; the bare words are found by prefix)
-_BULK_HINT["python_literal"] = re.compile("True|False|None")
+_BULK_HINT[Rule.PYTHON_LITERAL] = re.compile("True|False|None")
 
 
 def _single_quoted(token: str) -> str:
@@ -206,12 +207,12 @@ def _nothing(token: str) -> str:
 
 
 _BULK_FIX: dict[str, Callable[[str], str]] = {
-    "single_quotes": _single_quoted,
-    "unquoted_key": _quoted_key,
-    "python_literal": _python_literal,
-    "missing_comma": _comma,
-    "comment": _nothing,
-    "trailing_comma": _nothing,
+    Rule.SINGLE_QUOTES: _single_quoted,
+    Rule.UNQUOTED_KEY: _quoted_key,
+    Rule.PYTHON_LITERAL: _python_literal,
+    Rule.MISSING_COMMA: _comma,
+    Rule.COMMENT: _nothing,
+    Rule.TRAILING_COMMA: _nothing,
 }
 
 
@@ -341,7 +342,7 @@ def guided(text: str, policy: Policy) -> Parsed | None:
                 if earlier > start:
                     positions[i] = earlier + delta
             edits.add(start, rule, current[start:end], replacement)
-            truncated = truncated or (rule == "missing_closer" and start == len(current))
+            truncated = truncated or (rule == Rule.MISSING_CLOSER and start == len(current))
             current = current[:start] + replacement + current[end:]
             if rule in _BULK:
                 current = _bulk(current, start + len(replacement), rule, edits)

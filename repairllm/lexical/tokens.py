@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+from ..rules import Rule
+
 #: What a parser frame expects next (the tolerant and the incremental parser share
 #: these): a key, the colon after it, a value, or what follows a member (a comma or
 #: the closer).
@@ -20,17 +22,17 @@ LITERALS: dict[str, tuple[str, str]] = {
     "true": ("true", ""),
     "false": ("false", ""),
     "null": ("null", ""),
-    "True": ("true", "python_literal"),
-    "False": ("false", "python_literal"),
-    "None": ("null", "python_literal"),
-    "TRUE": ("true", "python_literal"),
-    "FALSE": ("false", "python_literal"),
-    "NULL": ("null", "python_literal"),
-    "Null": ("null", "python_literal"),
-    "NaN": ("null", "js_literal"),
-    "nan": ("null", "js_literal"),
-    "Infinity": ("null", "js_literal"),
-    "undefined": ("null", "js_literal"),
+    "True": ("true", Rule.PYTHON_LITERAL),
+    "False": ("false", Rule.PYTHON_LITERAL),
+    "None": ("null", Rule.PYTHON_LITERAL),
+    "TRUE": ("true", Rule.PYTHON_LITERAL),
+    "FALSE": ("false", Rule.PYTHON_LITERAL),
+    "NULL": ("null", Rule.PYTHON_LITERAL),
+    "Null": ("null", Rule.PYTHON_LITERAL),
+    "NaN": ("null", Rule.JS_LITERAL),
+    "nan": ("null", Rule.JS_LITERAL),
+    "Infinity": ("null", Rule.JS_LITERAL),
+    "undefined": ("null", Rule.JS_LITERAL),
 }
 #: A double-quoted string with its escapes, written unrolled (no alternation inside the
 #: loop): the standard library's engine runs it about twice as fast as the plain form.
@@ -45,9 +47,15 @@ BRACKETS = re.compile(DQ_STRING + r"|([{}\[\]])", re.DOTALL)
 CLOSER = {"{": "}", "[": "]"}
 # Backticks are not here: a reply that starts with one is a Markdown fence, not a string.
 QUOTES = {"'": "'", "\u2018": "\u2019", "\u201c": "\u201d", "\u2019": "\u2019"}
-QUOTE_RULE = {"'": "single_quotes"}
+QUOTE_RULE: dict[str, str] = {"'": Rule.SINGLE_QUOTES}
 CONTAINER_RULES = frozenset(
-    {"trailing_comma", "wrong_closer", "missing_closer", "extra_closer", "extra_comma"}
+    {
+        Rule.TRAILING_COMMA,
+        Rule.WRONG_CLOSER,
+        Rule.MISSING_CLOSER,
+        Rule.EXTRA_CLOSER,
+        Rule.EXTRA_COMMA,
+    }
 )
 
 JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?\Z")

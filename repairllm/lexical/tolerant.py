@@ -16,6 +16,7 @@ from typing import Any
 
 from ..ledger import Fix, pointer
 from ..policy import Policy
+from ..rules import Rule
 from ..schema import ANY, Schema
 from .errors import LexicalError, NotJSON, TrailingProse, integer_too_long, too_deep
 from .result import STAGE, Parsed
@@ -145,7 +146,7 @@ class Tolerant:
                 break
             if self.done:
                 if text[pos] in "}]":
-                    self.fix("extra_closer", text[pos], None)
+                    self.fix(Rule.EXTRA_CLOSER, text[pos], None)
                     pos += 1
                     continue
                 raise LexicalError(f"text after the value at offset {pos}")
@@ -192,7 +193,7 @@ class Tolerant:
                 ch == "#" and not self.hash_is_value()
             ):
                 end = comment_end(text, pos)
-                self.fix("comment", text[pos:end], None)
+                self.fix(Rule.COMMENT, text[pos:end], None)
                 pos = end
             else:
                 break
@@ -247,7 +248,7 @@ class Tolerant:
             if frame is None:
                 raise LexicalError("a closer where a value was expected")
             if frame.kind == "{":
-                self.fix("missing_value", None, None)
+                self.fix(Rule.MISSING_VALUE, None, None)
                 self.out.append("null")
                 self.complete()
             return self.close(pos, frame)
@@ -255,14 +256,14 @@ class Tolerant:
             if frame is None:
                 raise LexicalError("a comma where a value was expected")
             if frame.kind == "[":
-                self.fix("extra_comma", ",", None)
+                self.fix(Rule.EXTRA_COMMA, ",", None)
                 return pos + 1
-            self.fix("missing_value", None, None)
+            self.fix(Rule.MISSING_VALUE, None, None)
             self.out.append("null")
             self.complete()
             return pos
         if ch == "-" and text.startswith("-Infinity", pos):
-            self.fix("js_literal", "-Infinity", None)
+            self.fix(Rule.JS_LITERAL, "-Infinity", None)
             self.out.append("null")
             self.complete()
             return pos + 9
@@ -285,7 +286,7 @@ class Tolerant:
                         self.truncated = True
                         self.cut = len(self.fixes)
                         value = LITERALS[full][0]
-                        self.fix("truncated_literal", got, value)
+                        self.fix(Rule.TRUNCATED_LITERAL, got, value)
                         self.out.append(value)
                         self.complete()
                         return word.end()
@@ -316,7 +317,7 @@ class Tolerant:
         ):
             raise LexicalError(f"expected ',' or '}}' at offset {pos}")
         # Another member or element with no comma before it.
-        self.fix("missing_comma", None, ",")
+        self.fix(Rule.MISSING_COMMA, None, ",")
         frame.comma_at = len(self.out)
         self.out.append(",")
         frame.after_comma = True
@@ -338,7 +339,7 @@ class Tolerant:
         if ch in "}]":
             return self.close(pos, frame)
         if ch == ",":
-            self.fix("extra_comma", ",", None)
+            self.fix(Rule.EXTRA_COMMA, ",", None)
             return pos + 1
         match = _UNQUOTED_KEY.match(text, pos)
         if match is not None:
@@ -346,12 +347,12 @@ class Tolerant:
             frame.key = name
             self.out.append(json.dumps(name, ensure_ascii=False))
             frame.state = COLON
-            self.fix("unquoted_key", name, json.dumps(name, ensure_ascii=False))
+            self.fix(Rule.UNQUOTED_KEY, name, json.dumps(name, ensure_ascii=False))
             return match.end()
         if IDENT_TAIL.fullmatch(text, pos):
             # A key cut off by the end of the text.
             self.truncated = True
-            self.fix("truncated_member", text[pos:], None)
+            self.fix(Rule.TRUNCATED_MEMBER, text[pos:], None)
             return self.n
         raise LexicalError(f"expected a key at offset {pos}, found {ch!r}")
 
@@ -362,16 +363,16 @@ class Tolerant:
             frame.state = VALUE
             return pos + 1
         if ch == "=":
-            self.fix("missing_colon", "=", ":")
+            self.fix(Rule.MISSING_COLON, "=", ":")
             self.out.append(":")
             frame.state = VALUE
             return pos + 1
         if ch in ",}":
-            self.fix("missing_value", None, None)
+            self.fix(Rule.MISSING_VALUE, None, None)
             self.out.append(":null")
             self.complete()
             return pos
-        self.fix("missing_colon", None, ":")
+        self.fix(Rule.MISSING_COLON, None, ":")
         self.out.append(":")
         frame.state = VALUE
         return pos
@@ -388,12 +389,12 @@ class Tolerant:
                     inner = self.stack[-1]
                     self.drop_trailing_comma(inner)
                     closer = "}" if inner.kind == "{" else "]"
-                    self.fix("missing_closer", None, closer, container=True)
+                    self.fix(Rule.MISSING_CLOSER, None, closer, container=True)
                     self.stack.pop()
                     self.out.append(closer)
                     self.complete()
                 return pos
-            self.fix("wrong_closer", ch, want, container=True)
+            self.fix(Rule.WRONG_CLOSER, ch, want, container=True)
         self.stack.pop()
         self.out.append(want)
         self.complete()
@@ -403,7 +404,7 @@ class Tolerant:
         if frame.after_comma and frame.state in (KEY, VALUE) and frame.comma_at >= 0:
             self.out[frame.comma_at] = ""
             frame.after_comma = False
-            self.fix("trailing_comma", ",", None, container=True)
+            self.fix(Rule.TRAILING_COMMA, ",", None, container=True)
             if frame.kind == "[":
                 frame.index -= 1
 
@@ -422,9 +423,9 @@ class Tolerant:
                 dropped = "".join(self.out[frame.member_at :])
                 del self.out[frame.member_at :]
                 if frame.kind == "{":
-                    self.fix("truncated_member", dropped, None)
+                    self.fix(Rule.TRUNCATED_MEMBER, dropped, None)
                 else:
-                    self.fix("truncated_element", dropped, None)
+                    self.fix(Rule.TRUNCATED_ELEMENT, dropped, None)
                     if frame.after_comma or dropped.startswith(","):
                         frame.index -= 1
                 frame.state = AFTER
@@ -440,14 +441,14 @@ class Tolerant:
                 self.truncated = True
                 dropped = "".join(self.out[frame.member_at :])
                 del self.out[frame.member_at :]
-                self.fix("truncated_member", dropped, None)
+                self.fix(Rule.TRUNCATED_MEMBER, dropped, None)
                 frame.state = AFTER
                 frame.after_comma = False
             elif frame.after_comma:
                 self.truncated = True
                 self.drop_trailing_comma(frame)
             closer = "}" if frame.kind == "{" else "]"
-            self.fix("missing_closer", None, closer, container=True)
+            self.fix(Rule.MISSING_CLOSER, None, closer, container=True)
             self.truncated = True
             self.stack.pop()
             self.out.append(closer)
@@ -497,18 +498,18 @@ class Tolerant:
             body = body.replace("\\'", "'")
         token = json_string(body)
         if opener != '"':
-            self.fix(QUOTE_RULE.get(opener, "smart_quotes"), text[pos : j + 1], token)
+            self.fix(QUOTE_RULE.get(opener, Rule.SMART_QUOTES), text[pos : j + 1], token)
         else:
             if '"' in strip_escapes(body):
-                self.fix("unescaped_quote", text[pos : j + 1], token)
+                self.fix(Rule.UNESCAPED_QUOTE, text[pos : j + 1], token)
             if CONTROL.search(body):
-                self.fix("raw_control_char", text[pos : j + 1], token)
+                self.fix(Rule.RAW_CONTROL_CHAR, text[pos : j + 1], token)
             if BAD_ESCAPE.search(body):
-                self.fix("invalid_escape", text[pos : j + 1], token)
+                self.fix(Rule.INVALID_ESCAPE, text[pos : j + 1], token)
         if truncated:
             self.truncated = True
             self.cut = mark
-            self.fix("truncated_string", text[pos:], token)
+            self.fix(Rule.TRUNCATED_STRING, text[pos:], token)
             self.emit_string(token, key)
             return n
         self.emit_string(token, key)
@@ -584,7 +585,7 @@ class Tolerant:
         types = self.types_here()
         if "string" in types and not types & {"number", "integer"}:
             token = json.dumps(raw)
-            self.fix("number_as_string", raw, token)
+            self.fix(Rule.NUMBER_AS_STRING, raw, token)
             self.out.append(token)
             self.complete()
             return end
@@ -597,12 +598,12 @@ class Tolerant:
         normal = None if cut else normalise_number(raw)
         if normal is not None:
             token = normal
-            self.fix("number_format", raw, token)
+            self.fix(Rule.NUMBER_FORMAT, raw, token)
         elif end >= self.n:
             self.truncated = True
             self.cut = len(self.fixes)
             token = normalise_number(raw.rstrip("eE+-.")) or "0"
-            self.fix("truncated_literal", raw, token)
+            self.fix(Rule.TRUNCATED_LITERAL, raw, token)
         else:
             raise LexicalError(f"malformed number {raw!r} at offset {pos}")
         self.out.append(token)
@@ -628,7 +629,7 @@ class Tolerant:
         if end >= self.n:
             self.truncated = True
             self.cut = len(self.fixes)
-        self.fix("unquoted_value", raw, token)
+        self.fix(Rule.UNQUOTED_VALUE, raw, token)
         self.out.append(token)
         self.complete()
         return pos + len(text[pos:end].rstrip()) if end < self.n else end
