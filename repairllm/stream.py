@@ -100,8 +100,11 @@ class _Streamer:
             partial = self._partial()
             if partial is not None:
                 yield partial
-        outcome = run(self.parser.text, self.schema, self.policy)
-        yield Partial(outcome.value, True, self.parser.text, outcome, self.usage)
+        # The value the partials showed: text after its end (a second value, prose)
+        # cannot replace it at the last step.
+        text, end = self.parser.text, self.parser.end
+        outcome = run(text if end is None else text[:end], self.schema, self.policy)
+        yield Partial(outcome.value, True, text, outcome, self.usage)
 
 
 def _start(

@@ -189,3 +189,35 @@ def test_a_byte_order_mark_is_dropped_with_a_ledger_entry() -> None:
     assert out.raw.startswith("\ufeff")
     damaged = rl.repair("\ufeff{'a': 1,}", outcome=True)
     assert damaged.ledger.rules() == ["byte_order_mark", "single_quotes", "trailing_comma"]
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        ["[=]", "[", "]"],
+        ["{'a': 1}", ' {"b": 2}'],
+        ['Sure: {"a": 1}', " and also {'b': 2}"],
+        ["<think>hm</think>", '{"a": [1', ", 2]}", " bye [3]"],
+    ],
+)
+def test_the_final_value_is_the_one_the_partials_showed(chunks: list[str]) -> None:
+    # Text after a complete value (a second value, prose) cannot replace it at the end.
+    steps = parse_chunks(chunks)
+    assert steps[-1].done
+    assert steps[-1].value == steps[-2].value
+    assert steps[-1].text == "".join(chunks)
+
+
+@given(
+    st.lists(
+        st.sampled_from(["{'a': ", "1", ", 'b': [", "2, ", "3]", "}", " ok", " [9]"]), max_size=8
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_stream_steps_never_raise_and_end_in_one_final_value(pieces: list[str]) -> None:
+    try:
+        steps = parse_chunks(pieces)
+    except rl.RepairLLMError:
+        return
+    assert [s.done for s in steps].count(True) == 1
+    assert steps[-1].done

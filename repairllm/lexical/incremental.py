@@ -115,6 +115,17 @@ class IncrementalParser:
             return self._fallback_due(final=True)
         return self._scan(final=True)
 
+    @property
+    def end(self) -> int | None:
+        """Where the value ends in :attr:`text` once it is :attr:`complete`, else ``None``.
+
+        What follows is not part of the value: a reader that stops there sees the value
+        its snapshots showed, whatever the model wrote after it.
+        """
+        if not self.complete:
+            return None
+        return self._fb_pos if self.fallback else self._pos
+
     def snapshot(self) -> Any:
         """The value so far: completed members only, open containers copied along the path."""
         if self.fallback:
@@ -332,7 +343,8 @@ class IncrementalParser:
         """
         if not final and len(self.text) < 2 * self._fallback_len:
             return False
-        self._fallback_len = max(len(self.text), 1)
+        # Once the value is complete, what follows it is not repaired along with it.
+        self._fallback_len = max(self._fb_pos if self.complete else len(self.text), 1)
         return True
 
     def _fallback_snapshot(self) -> Any:
