@@ -168,6 +168,11 @@ def _put(value: Any, path: list[Any], new: Any) -> Any:
     return value
 
 
+def _draw(pool: list[Any], rng: random.Random) -> Any:
+    """A copy of one of ``pool``: values taken from the schema must never be edited in place."""
+    return json.loads(json.dumps(rng.choice(pool)))
+
+
 def _changed_leaf(old: Any, rng: random.Random, pool: list[Any]) -> Any:
     if isinstance(old, bool) or old is None:
         return rng.choice([not old, 0, 1, "true", None, False])
@@ -206,7 +211,7 @@ def _changed_leaf(old: Any, rng: random.Random, pool: list[Any]) -> Any:
                 rng.choice(_STRINGS),
             ]
         )
-    return rng.choice(pool)
+    return _draw(pool, rng)
 
 
 def mutate(value: Any, schema: Any, rng: random.Random, edits: int = 0) -> Any:
@@ -226,7 +231,7 @@ def mutate(value: Any, schema: Any, rng: random.Random, edits: int = 0) -> Any:
                 key = rng.choice(keys)
                 old[rng.choice([key + "\n", key.upper(), key + "_", "\u0663" + key])] = old.pop(key)
             else:
-                old[rng.choice([*_KEYS, *keys])] = rng.choice(pool)
+                old[rng.choice([*_KEYS, *keys])] = _draw(pool, rng)
         elif isinstance(old, list) and kind < 0.6:
             choice = rng.random()
             if old and choice < 0.3:
@@ -234,13 +239,13 @@ def mutate(value: Any, schema: Any, rng: random.Random, edits: int = 0) -> Any:
             elif old and choice < 0.55:
                 old.append(json.loads(json.dumps(rng.choice(old))))
             elif choice < 0.8:
-                old.append(rng.choice(pool))
+                old.append(_draw(pool, rng))
             else:
                 old.clear()
         elif kind < 0.75:
             value = _put(value, path, _changed_leaf(old, rng, pool))
         elif kind < 0.9:
-            value = _put(value, path, json.loads(json.dumps(rng.choice(pool))))
+            value = _put(value, path, _draw(pool, rng))
         else:
             value = _put(value, path, rng.choice([[old], {"value": old}, None]))
     return value
