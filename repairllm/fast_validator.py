@@ -53,6 +53,8 @@ import jsonschema
 import jsonschema_rs
 import orjson
 
+from .keywords import ONE_SCHEMA, SCHEMA_LIST, SCHEMA_MAP
+
 __all__ = ["FastValidator", "build", "fast_validation", "is_enabled"]
 
 _enabled = os.environ.get("REPAIRLLM_FAST_VALIDATION", "1").strip().lower() not in (
@@ -396,18 +398,16 @@ def _children(node: dict[str, Any]) -> Iterator[tuple[str, Any, str]]:
     schemas keep definitions under names of their own), and jsonschema-rs must read
     what it finds there as python-jsonschema does.
     """
-    from .schema import _ONE_SCHEMA, _SCHEMA_LIST, _SCHEMA_MAP  # schema imports this module
-
     for key, value in node.items():
         if key in _DATA:
             yield key, value, ""
-        elif key in _SCHEMA_MAP and isinstance(value, dict):
+        elif key in SCHEMA_MAP and isinstance(value, dict):
             yield key, value, "map"
-        elif key in _SCHEMA_LIST and isinstance(value, list):
+        elif key in SCHEMA_LIST and isinstance(value, list):
             yield key, value, "list"
         elif key == "dependencies" and isinstance(value, dict):
             yield key, value, "map"
-        elif key in _ONE_SCHEMA or isinstance(value, dict):
+        elif key in ONE_SCHEMA or isinstance(value, dict):
             yield key, value, "one"
         elif isinstance(value, list) and key not in ("required", "type"):
             yield key, value, "list"

@@ -27,6 +27,7 @@ from jsonschema.validators import validator_for
 from . import fast_validator
 from .errors import SchemaError
 from .fast_validator import FastValidator
+from .keywords import ONE_SCHEMA, SCHEMA_LIST, SCHEMA_MAP
 from .ledger import Issue, escape_pointer
 
 __all__ = ["ANY", "JSON_TYPES", "NodeInfo", "Schema", "compile_schema", "without_keywords"]
@@ -568,30 +569,6 @@ def _short(value: Any, limit: int = 200) -> Any:
 
 # -- rewriting ------------------------------------------------------------------------
 
-# Where JSON Schema keeps subschemas: a keyword's value is one schema, a list of
-# schemas, or an object whose values are schemas. Every other keyword's value is
-# data (enum, const, default, examples, required ...) and is never rewritten.
-_ONE_SCHEMA = frozenset(
-    {
-        "additionalItems",
-        "additionalProperties",
-        "contains",
-        "else",
-        "if",
-        "items",
-        "not",
-        "propertyNames",
-        "then",
-        "unevaluatedItems",
-        "unevaluatedProperties",
-        "contentSchema",
-    }
-)
-_SCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems", "items"})
-_SCHEMA_MAP = frozenset(
-    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
-)
-
 
 def without_keywords(
     schema: Any,
@@ -617,14 +594,14 @@ def without_keywords(
         for key, value in source.items():
             if key in keywords and not (keep is not None and keep(key, value)):
                 continue
-            if key in _SCHEMA_MAP and isinstance(value, dict):
+            if key in SCHEMA_MAP and isinstance(value, dict):
                 copied: dict[str, Any] = {}
                 for name, sub in value.items():
                     copied[name] = _copy_schema(sub, stack)
                 target[key] = copied
-            elif key in _SCHEMA_LIST and isinstance(value, list):
+            elif key in SCHEMA_LIST and isinstance(value, list):
                 target[key] = [_copy_schema(sub, stack) for sub in value]
-            elif key in _ONE_SCHEMA or (key == "dependencies" and isinstance(value, dict)):
+            elif key in ONE_SCHEMA or (key == "dependencies" and isinstance(value, dict)):
                 if key == "dependencies":
                     # draft 4-7: a property's dependency is a schema or a list of names.
                     target[key] = {name: _copy_schema(sub, stack) for name, sub in value.items()}
