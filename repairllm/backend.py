@@ -15,7 +15,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +27,7 @@ from .errors import (
     ConfigError,
     ContextTooLong,
     InvalidInput,
+    RepairLLMError,
 )
 
 __all__ = [
@@ -36,8 +37,11 @@ __all__ = [
     "Completion",
     "Message",
     "Messages",
+    "RedactedCause",
     "Usage",
     "as_messages",
+    "redact_error",
+    "redact_text",
     "refuses_structured",
 ]
 
@@ -123,6 +127,13 @@ class ChatOptions(BaseModel):
     json_mode: bool = False
     """Ask the server for any JSON object (weaker than ``json_schema``)."""
     timeout: float | None = Field(default=None, gt=0)
+    """Seconds the call may take, over the driver's own ``timeout``. In the HTTP drivers
+    (openai, ollama) it bounds the whole of a ``chat`` (connecting, sending, every read,
+    and any discovery request the call makes first), and for ``stream`` the wait for each
+    chunk, the first included."""
+    stream_timeout: float | None = Field(default=None, gt=0)
+    """Seconds a whole ``stream`` may take, however steadily its chunks come (by default
+    only ``timeout`` between chunks bounds it). The HTTP drivers honour it."""
 
 
 # What a server's error says when it is about the structured-output request itself.
@@ -142,6 +153,103 @@ def refuses_structured(exc: BackendError) -> bool:
             return True
         return exc.status >= 500 and bool(_ABOUT_STRUCTURE.search(exc.body or str(exc)))
     return isinstance(exc, BackendUnreachable) and exc.dropped
+
+
+# -- keeping secrets out of errors --------------------------------------------------------
+
+_E = TypeVar("_E", bound=RepairLLMError)
+_MASK = "***"
+
+
+class RedactedCause(Exception):
+    """Stands in for a dependency's exception in the cause chain of an error whose
+    driver holds a secret (an API key, a credential header).
+
+    The original (an SDK or httpx error) holds the request, its headers and whatever
+    the server echoed; this keeps only its class name and its message, with every
+    secret replaced by ``***``, chained in the same order through ``__cause__``.
+
+    Attributes:
+        type_name: the original's module and class (``"openai.APIStatusError"``).
+    """
+
+    def __init__(self, type_name: str, message: str = "") -> None:
+        self.type_name = type_name
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+
+
+def redact_text(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret replaced by ``***`` (the longest first)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret and secret in text:
+            text = text.replace(secret, _MASK)
+    return text
+
+
+def _redact_value(value: Any, secrets: Sequence[str], depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return redact_text(value, secrets)
+    if isinstance(value, bytes):
+        return redact_text(value.decode("utf-8", "replace"), secrets).encode()
+    if value is None or isinstance(value, bool | int | float) or depth > 20:
+        return value
+    if isinstance(value, Mapping):
+        return {
+            _redact_value(k, secrets, depth + 1): _redact_value(v, secrets, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(v, secrets, depth + 1) for v in value)
+    shown = repr(value)
+    return redact_text(shown, secrets) if redact_text(shown, secrets) != shown else value
+
+
+def redact_error(error: _E, secrets: Sequence[str]) -> _E:
+    """Take every secret out of ``error``, in place, and return it.
+
+    Its message and arguments, every attribute (``body`` ...), its notes, and its
+    cause chain: each ``__cause__``/``__context__`` below it is replaced by a
+    :class:`RedactedCause` holding that link's class and redacted message (the
+    originals hold requests and headers), and ``__context__`` is cleared. With no
+    secrets nothing changes, so the dependency's own exception stays the cause.
+
+    Drivers call this in their one translation place, for every error they raise.
+    """
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        return error
+    error.args = tuple(_redact_value(a, secrets) for a in error.args)
+    for name, value in list(vars(error).items()):
+        setattr(error, name, _redact_value(value, secrets))
+    notes = getattr(error, "__notes__", None)
+    if isinstance(notes, list):
+        error.__notes__ = [redact_text(str(n), secrets) for n in notes]
+    links: list[BaseException] = []
+    link = _next_link(error)
+    while link is not None and len(links) < 16 and all(link is not seen for seen in links):
+        links.append(link)
+        link = _next_link(link)
+    stand_in: BaseException | None = None
+    for link in reversed(links):
+        if not isinstance(link, RedactedCause):
+            kind = type(link)
+            link = RedactedCause(
+                f"{kind.__module__}.{kind.__qualname__}", redact_text(str(link), secrets)
+            )
+        link.__context__ = None
+        link.__cause__ = stand_in
+        link.__traceback__ = None
+        stand_in = link
+    error.__cause__ = stand_in
+    error.__context__ = None
+    error.__suppress_context__ = True
+    return error
+
+
+def _next_link(exc: BaseException) -> BaseException | None:
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    return None if exc.__suppress_context__ else exc.__context__
 
 
 def as_messages(messages: Messages) -> list[Message]:

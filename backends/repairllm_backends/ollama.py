@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import urllib.parse
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar
@@ -26,7 +27,17 @@ import httpx
 import orjson
 
 from repairllm import __version__
-from repairllm.backend import Backend, ChatOptions, Chunk, Completion, Message, Messages, Usage
+from repairllm.backend import (
+    Backend,
+    ChatOptions,
+    Chunk,
+    Completion,
+    Message,
+    Messages,
+    Usage,
+    redact_error,
+    redact_text,
+)
 from repairllm.errors import (
     BackendError,
     BackendStatusError,
@@ -35,6 +46,20 @@ from repairllm.errors import (
     BadResponse,
     ConfigError,
     InvalidInput,
+    RepairLLMError,
+)
+
+from ._http import (
+    SECRETS,
+    Deadline,
+    StreamDeadlines,
+    async_deadline,
+    bound_transports,
+    current_deadline,
+    protect_logs,
+    shared_ssl_context,
+    url_secrets,
+    within,
 )
 
 __all__ = ["DEFAULT_HOST", "OllamaBackend", "OllamaOptions"]
@@ -44,6 +69,11 @@ _DEFAULT_PORT = 11434
 # The context length before the server was asked. ``None`` after asking means the
 # server could not say, so a server without /api/show is asked once, not every call.
 _UNSET: Any = object()
+# Headers whose values say nothing secret; every other header given is redacted.
+_PLAIN_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "cache-control", "connection"}
+    | {"content-type", "user-agent"}
+)
 
 
 class OllamaOptions(ChatOptions):
@@ -86,8 +116,16 @@ class OllamaBackend(Backend):
         base_url: the server; a bare ``host``, ``host:port`` or ``:port`` is read as
             Ollama reads ``OLLAMA_HOST``. Defaults to ``OLLAMA_HOST``, else
             ``http://127.0.0.1:11434``.
-        timeout: seconds to wait for the connection and for each piece of the reply
-            (a model that is still loading can take a while).
+        timeout: seconds a call may take, in all: for :meth:`chat` (and ``achat``)
+            from the call to the whole reply, connecting, sending, every read and the
+            ``/api/show`` request the first call makes included, however slowly the
+            server trickles its bytes (a model that is still loading can take a
+            while). For :meth:`stream` it bounds the wait for each line: the first
+            (all of the above until it) and every later one. A call's ``timeout=``
+            option replaces it for that call. Past it:
+            :class:`~repairllm.errors.BackendTimeout` naming the deadline.
+        stream_timeout: seconds a whole stream may take, however steadily lines come;
+            ``None`` (the default): only ``timeout`` between lines bounds it.
         keep_alive: sent with every call unless the call gives its own.
         options: Modelfile parameters sent with every call (``{"num_ctx": 8192}``).
         context_length: the context window. When not given it is read once, on first
@@ -97,7 +135,9 @@ class OllamaBackend(Backend):
             with its default ``num_ctx`` unless told otherwise and cuts longer prompts
             silently, so set ``options={"num_ctx": N}`` to make both agree.
         defaults: option values for calls that do not give them.
-        headers: extra HTTP headers (a proxy's authorization, for example).
+        headers: extra HTTP headers (a proxy's authorization, for example). Their
+            values (all but plain ones such as ``Accept``) are secrets: redacted from
+            every error, its cause chain and the transport's log records.
 
     Raises:
         ConfigError: without a model, or with a base URL that is not a URL.
@@ -115,6 +155,7 @@ class OllamaBackend(Backend):
         *,
         base_url: str | None = None,
         timeout: float = 120.0,
+        stream_timeout: float | None = None,
         keep_alive: str | int | float | None = None,
         options: Mapping[str, Any] | None = None,
         context_length: int | None = None,
@@ -128,6 +169,12 @@ class OllamaBackend(Backend):
             )
         if not isinstance(timeout, int | float) or timeout <= 0:
             raise ConfigError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if stream_timeout is not None and (
+            not isinstance(stream_timeout, int | float) or stream_timeout <= 0
+        ):
+            raise ConfigError(
+                f"stream_timeout must be a positive number of seconds, not {stream_timeout!r}"
+            )
         self.model = model
         self.base_url = _parse_host(base_url or os.environ.get("OLLAMA_HOST"))
         try:
@@ -135,10 +182,15 @@ class OllamaBackend(Backend):
         except httpx.InvalidURL as exc:
             raise ConfigError(f"base_url {base_url!r} is not a URL: {exc}") from exc
         self.timeout = float(timeout)
+        self.stream_timeout = None if stream_timeout is None else float(stream_timeout)
         self.keep_alive = keep_alive
         self.ollama_options: dict[str, Any] = dict(options or {})
         self.defaults = dict(defaults or {})
         self._headers = {"User-Agent": f"repairllm/{__version__}", **(headers or {})}
+        self._secrets = _header_secrets(headers or {}) + tuple(url_secrets(self.base_url))
+        SECRETS.add(self._secrets)
+        self._forget_secrets = weakref.finalize(self, SECRETS.discard, self._secrets)
+        protect_logs()
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         if context_length is None and isinstance(self.ollama_options.get("num_ctx"), int):
@@ -151,7 +203,8 @@ class OllamaBackend(Backend):
     def context_length(self) -> int | None:
         """The context window in tokens, read from the server on first use (see the class)."""
         if self._context_length is _UNSET:
-            return self._discover_context_length()
+            with self._bounded():
+                return self._discover_context_length()
         return self._context_length  # type: ignore[no-any-return]
 
     @context_length.setter
@@ -159,9 +212,10 @@ class OllamaBackend(Backend):
         self._context_length = value
 
     def _discover_context_length(self) -> int | None:
+        # Under the call's deadline: a hung server costs the first call one timeout.
         try:
             response = self._sync_client().post(
-                "/api/show", json={"model": self.model}, timeout=min(self.timeout, 10.0)
+                "/api/show", json={"model": self.model}, timeout=self._time_left(10.0)
             )
         except httpx.ConnectError:
             # The server is not up yet: ask again next time rather than remember "unknown".
@@ -171,14 +225,13 @@ class OllamaBackend(Backend):
         self._context_length = _context_length_from_response(response)
         return self._context_length  # type: ignore[no-any-return]
 
-    async def _adiscover_context_length(self) -> None:
+    async def _adiscover_context_length(self, client: httpx.AsyncClient) -> None:
         if self._context_length is not _UNSET:
             return
         try:
-            async with self._async_client() as client:
-                response = await client.post(
-                    "/api/show", json={"model": self.model}, timeout=min(self.timeout, 10.0)
-                )
+            response = await client.post(
+                "/api/show", json={"model": self.model}, timeout=self._time_left(10.0)
+            )
         except httpx.ConnectError:
             return
         except httpx.HTTPError:
@@ -187,71 +240,142 @@ class OllamaBackend(Backend):
 
     # -- the contract -----------------------------------------------------------------
 
+    def chat(self, messages: Messages, **options: Any) -> Completion:
+        """Send the messages and return the reply, all within ``timeout`` (see the class).
+
+        Raises:
+            ContextTooLong: before any request, when the prompt cannot fit.
+            BackendTimeout: when the deadline passes, naming it.
+            BackendError: its kinds, for whatever the server or connection did.
+        """
+        protect_logs()
+        with self._errors():
+            timeout = self._timeout_of(options)
+            self._sync_client()  # its setup (an SSL context) is not the server's time
+            with within(Deadline(timeout)):
+                return super().chat(messages, **options)
+
+    def stream(self, messages: Messages, **options: Any) -> Iterator[Chunk]:
+        """Like :meth:`chat`, yielding the reply line by line: ``timeout`` bounds the wait
+        for each line, and ``stream_timeout`` (when set) the whole stream.
+
+        The prompt is checked at once (the first call asks ``/api/show`` for the
+        context length); the request is sent when the stream is first iterated.
+        """
+        protect_logs()
+        with self._errors():
+            self.options(**options)
+            self._sync_client()  # its setup (an SSL context) is not the server's time
+            clocks = self._stream_deadlines(options)
+            with within(clocks.now):
+                msgs, opts = self._prepare(messages, options)
+        clocks.pause()
+        return self._stream(msgs, opts, clocks)
+
     def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
         body = self._body(messages, options, stream=False)
         with self._errors():
-            response = self._sync_client().post(
-                "/api/chat", json=body, timeout=self._timeout(options)
-            )
+            response = self._sync_client().post("/api/chat", json=body, timeout=self._time_left())
             if response.is_error:
                 raise _ServerError(response.status_code, response.text)
-            return self._completion(_loads(response.content), messages)
+            return self._completion(_loads(response.content, self._secrets), messages)
 
-    def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
+    def _stream(
+        self,
+        messages: list[Message],
+        options: ChatOptions,
+        clocks: StreamDeadlines | None = None,
+    ) -> Iterator[Chunk]:
+        if clocks is None:
+            clocks = self._stream_deadlines(options)
+        clocks.resume()
         body = self._body(messages, options, stream=True)
         decoder = _StreamDecoder(self, messages)
-        with (
-            self._errors(),
-            self._sync_client().stream(
-                "POST", "/api/chat", json=body, timeout=self._timeout(options)
-            ) as response,
-        ):
-            if response.is_error:
-                response.read()
-                raise _ServerError(response.status_code, response.text)
-            for line in response.iter_lines():
-                chunk = decoder.feed(line)
-                if chunk is not None:
-                    yield chunk
-                if decoder.done:
-                    return
-            decoder.finish()
-
-    async def achat(self, messages: Messages, **options: Any) -> Completion:
-        """Async :meth:`chat` over ``httpx.AsyncClient``."""
-        await self._adiscover_context_length()
-        msgs, opts = self._prepare(messages, options)
-        body = self._body(msgs, opts, stream=False)
-        with self._errors():
-            async with self._async_client() as client:
-                response = await client.post("/api/chat", json=body, timeout=self._timeout(opts))
-            if response.is_error:
-                raise _ServerError(response.status_code, response.text)
-            return self._completion(_loads(response.content), msgs)
-
-    async def astream(self, messages: Messages, **options: Any) -> AsyncIterator[Chunk]:
-        """Async :meth:`stream` over ``httpx.AsyncClient``."""
-        await self._adiscover_context_length()
-        msgs, opts = self._prepare(messages, options)
-        body = self._body(msgs, opts, stream=True)
-        decoder = _StreamDecoder(self, msgs)
-        with self._errors():
-            async with (
-                self._async_client() as client,
-                client.stream(
-                    "POST", "/api/chat", json=body, timeout=self._timeout(opts)
-                ) as response,
-            ):
-                if response.is_error:
-                    await response.aread()
-                    raise _ServerError(response.status_code, response.text)
-                async for line in response.aiter_lines():
+        client = self._sync_client()
+        with self._errors(clocks):
+            with within(clocks.now):
+                request = client.stream("POST", "/api/chat", json=body, timeout=self._time_left())
+                response = request.__enter__()
+            try:
+                with within(clocks.now):
+                    if response.is_error:
+                        response.read()
+                        raise _ServerError(response.status_code, response.text)
+                lines = response.iter_lines()
+                while True:
+                    # The deadline is set around each read, never across the yield.
+                    with within(clocks.now):
+                        line = next(lines, None)
+                    if line is None:
+                        break
                     chunk = decoder.feed(line)
                     if chunk is not None:
                         yield chunk
                     if decoder.done:
                         return
+                    clocks.next_chunk()
                 decoder.finish()
+            finally:
+                request.__exit__(None, None, None)
+
+    async def achat(self, messages: Messages, **options: Any) -> Completion:
+        """Async :meth:`chat` over ``httpx.AsyncClient``, within the same deadline."""
+        protect_logs()
+        timeout = self._timeout_of(options)
+        client = self._async_client()  # its setup (an SSL context) is not the server's time
+        deadline = Deadline(timeout)
+        with self._errors(deadline), within(deadline):
+            async with client, async_deadline(deadline):
+                await self._adiscover_context_length(client)
+                msgs, opts = self._prepare(messages, options)
+                body = self._body(msgs, opts, stream=False)
+                response = await client.post("/api/chat", json=body, timeout=self._time_left())
+            if response.is_error:
+                raise _ServerError(response.status_code, response.text)
+            return self._completion(_loads(response.content, self._secrets), msgs)
+
+    async def astream(self, messages: Messages, **options: Any) -> AsyncIterator[Chunk]:
+        """Async :meth:`stream` over ``httpx.AsyncClient``, with the same deadlines."""
+        protect_logs()
+        self.options(**options)
+        client = self._async_client()  # its setup (an SSL context) is not the server's time
+        clocks = self._stream_deadlines(options)
+        with self._errors(clocks):
+            async with client:
+                with within(clocks.now):
+                    async with async_deadline(clocks.now):
+                        await self._adiscover_context_length(client)
+                        msgs, opts = self._prepare(messages, options)
+                body = self._body(msgs, opts, stream=True)
+                decoder = _StreamDecoder(self, msgs)
+                with within(clocks.now):
+                    async with async_deadline(clocks.now):
+                        request = client.stream(
+                            "POST", "/api/chat", json=body, timeout=self._time_left()
+                        )
+                        response = await request.__aenter__()
+                try:
+                    if response.is_error:
+                        with within(clocks.now):
+                            async with async_deadline(clocks.now):
+                                await response.aread()
+                        raise _ServerError(response.status_code, response.text)
+                    lines = response.aiter_lines()
+                    while True:
+                        with within(clocks.now):
+                            async with async_deadline(clocks.now):
+                                line = await anext(lines, None)
+                        if line is None:
+                            break
+                        chunk = decoder.feed(line)
+                        if chunk is not None:
+                            yield chunk
+                        if decoder.done:
+                            return
+                        clocks.next_chunk()
+                    decoder.finish()
+                finally:
+                    await request.__aexit__(None, None, None)
 
     # -- Ollama's other endpoints -------------------------------------------------------
 
@@ -261,11 +385,11 @@ class OllamaBackend(Backend):
         Raises:
             BackendError: its kinds, as for :meth:`chat`.
         """
-        with self._errors():
-            response = self._sync_client().get("/api/tags")
+        with self._errors(), self._bounded():
+            response = self._sync_client().get("/api/tags", timeout=self._time_left())
             if response.is_error:
                 raise _ServerError(response.status_code, response.text)
-            data = _loads(response.content)
+            data = _loads(response.content, self._secrets)
             models = data.get("models") if isinstance(data, dict) else None
             if not isinstance(models, list):
                 raise ValueError("/api/tags did not hold a 'models' list")
@@ -285,8 +409,13 @@ class OllamaBackend(Backend):
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(
-                    base_url=self.base_url, timeout=self.timeout, headers=self._headers
+                    base_url=self.base_url,
+                    timeout=self.timeout,
+                    headers=self._headers,
+                    verify=shared_ssl_context(httpx.Client) or True,
                 )
+                # Every socket wait ends by the call's deadline (httpx's are per read).
+                bound_transports(self._client)
             return self._client
 
     def _async_client(self) -> httpx.AsyncClient:
@@ -294,11 +423,37 @@ class OllamaBackend(Backend):
         # in, and scripts often call asyncio.run() more than once. A local Ollama costs
         # nothing to reconnect to next to the generation itself.
         return httpx.AsyncClient(
-            base_url=self.base_url, timeout=self.timeout, headers=self._headers
+            base_url=self.base_url,
+            timeout=self.timeout,
+            headers=self._headers,
+            verify=shared_ssl_context(httpx.AsyncClient) or True,
         )
 
-    def _timeout(self, options: ChatOptions) -> float:
-        return options.timeout or self.timeout
+    def _timeout_of(self, options: Mapping[str, Any]) -> float:
+        """The call's ``timeout``: its own option, else the driver's (options checked)."""
+        return self.options(**options).timeout or self.timeout
+
+    def _stream_deadlines(self, options: Mapping[str, Any] | ChatOptions) -> StreamDeadlines:
+        opts = options if isinstance(options, ChatOptions) else self.options(**options)
+        return StreamDeadlines(
+            opts.timeout or self.timeout, opts.stream_timeout or self.stream_timeout
+        )
+
+    def _time_left(self, cap: float | None = None) -> float:
+        """Seconds the running call has left, as an httpx timeout (never zero: httpx
+        reads 0 as "no wait" and the bound sockets fail past the deadline anyway)."""
+        deadline = current_deadline()
+        left = max(deadline.remaining(), 0.001) if deadline is not None else self.timeout
+        return min(left, cap) if cap is not None else left
+
+    @contextmanager
+    def _bounded(self) -> Iterator[None]:
+        """Under the running call's deadline, or, called on its own, under ``timeout``."""
+        if current_deadline() is not None:
+            yield
+        else:
+            with within(Deadline(self.timeout)):
+                yield
 
     def _body(self, messages: list[Message], options: ChatOptions, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -354,22 +509,40 @@ class OllamaBackend(Backend):
         )
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except BackendError:
-            raise
-        except (httpx.HTTPError, _ServerError, _StreamEnded, ValueError) as exc:
-            raise self._translate(exc) from exc
+    def _errors(self, clock: Deadline | StreamDeadlines | None = None) -> Iterator[None]:
+        """The driver's one translation place, around everything that can fail.
 
-    def _translate(self, exc: Exception) -> BackendError:
-        """The one place where httpx's and Ollama's failures become ours."""
+        httpx's and Ollama's failures become ours (a timeout naming the deadline of
+        ``clock``, else of the running call), and every repairllm error leaving the
+        block has the secrets (header values, a URL's password) taken out of its
+        message, attributes and cause chain.
+        """
+        try:
+            try:
+                yield
+            except RepairLLMError:
+                raise
+            except (httpx.HTTPError, _ServerError, _StreamEnded, ValueError, TimeoutError) as exc:
+                deadline = clock.now if isinstance(clock, StreamDeadlines) else clock
+                raise self._translate(exc, deadline or current_deadline()) from exc
+        except RepairLLMError as error:
+            redact_error(error, self._secrets)
+            raise
+
+    def _translate(self, exc: Exception, deadline: Deadline | None = None) -> BackendError:
+        """Where httpx's and Ollama's failures become ours."""
         where = self.base_url
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, httpx.TimeoutException | TimeoutError):
+            within = (
+                f"within {deadline.describe()}"
+                if deadline is not None
+                else f"within the timeout ({type(exc).__name__})"
+            )
+            option = deadline.option if deadline is not None else "timeout"
             return BackendTimeout(
-                f"no answer from Ollama at {where} within the timeout ({type(exc).__name__}); "
+                f"no complete answer from Ollama at {where} {within}; "
                 "a model that is still loading can take longer: "
-                "raise timeout=, or check the server with `ollama ps`",
+                f"raise {option}=, or check the server with `ollama ps`",
                 self.name,
             )
         if isinstance(exc, httpx.ConnectError):
@@ -394,7 +567,9 @@ class OllamaBackend(Backend):
         )
 
     def _status_error(self, exc: _ServerError) -> BackendStatusError:
-        message = _error_text(exc.body)
+        # Redacted before anything is cut from it: a key cut in two keeps its first half.
+        body = redact_text(exc.body, self._secrets)
+        message = _error_text(body)
         status = exc.status
         if exc.mid_stream:
             # The error came after the 200 headers; the same failure outside a stream
@@ -419,7 +594,7 @@ class OllamaBackend(Backend):
             )
         else:
             hint = f"Ollama answered status {status}: {message}"
-        return BackendStatusError(hint, self.name, status=status, body=exc.body)
+        return BackendStatusError(hint, self.name, status=status, body=body)
 
 
 class _StreamDecoder:
@@ -434,7 +609,7 @@ class _StreamDecoder:
     def feed(self, line: str) -> Chunk | None:
         if not line.strip():
             return None
-        data = _loads(line)
+        data = _loads(line, self._backend._secrets)
         if not isinstance(data, dict):
             raise ValueError(f"a stream line is a JSON {type(data).__name__}, not an object")
         if "error" in data:
@@ -452,11 +627,27 @@ class _StreamDecoder:
             raise _StreamEnded("no line with 'done': true")
 
 
-def _loads(raw: bytes | str) -> Any:
+def _header_secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The values of the headers given, and the credential after a scheme
+    (``Bearer <token>``), as secrets; plain headers and values under 4 characters aside."""
+    found: list[str] = []
+    for name, value in headers.items():
+        if name.lower() in _PLAIN_HEADERS or not isinstance(value, str):
+            continue
+        found.append(value.strip())
+        scheme, _, credential = value.strip().partition(" ")
+        if credential and scheme.isalpha():
+            found.append(credential.strip())
+    return tuple(s for s in dict.fromkeys(found) if len(s) >= 4)
+
+
+def _loads(raw: bytes | str, secrets: tuple[str, ...] = ()) -> Any:
     try:
         return orjson.loads(raw)
     except ValueError as exc:
-        shown = raw[:120].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:120]
+        text = raw[:1000].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:1000]
+        # Redacted before it is cut: a key cut in two would keep its first half.
+        shown = redact_text(text, secrets)[:120]
         raise ValueError(f"not JSON: {exc}; it began {shown!r}") from exc
 
 

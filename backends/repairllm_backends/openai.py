@@ -6,8 +6,10 @@ compatible modes. What differs between them is data, kept in
 :mod:`repairllm_backends.presets`: where they listen, which environment variable
 holds the key, which structured modes they accept.
 
-Every exception the SDK raises is translated in :func:`translate_error`; nothing
-from ``openai`` or ``httpx`` reaches the caller.
+Every exception the SDK raises is translated in :func:`translate_error`, and every
+error the driver raises passes :meth:`OpenAIBackend._errors`, which takes the key
+out of it and out of its cause chain; nothing from ``openai`` or ``httpx`` reaches
+the caller. ``timeout`` is a deadline for the whole call (see :mod:`._http`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import asyncio
 import json
 import os
 import re
+import sys
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -29,6 +33,8 @@ from repairllm.backend import (
     Message,
     Messages,
     Usage,
+    redact_error,
+    redact_text,
     refuses_structured,
 )
 from repairllm.errors import (
@@ -40,8 +46,21 @@ from repairllm.errors import (
     ConfigError,
     ContextTooLong,
     MissingKey,
+    RepairLLMError,
 )
 
+from ._http import (
+    SECRETS,
+    Deadline,
+    StreamDeadlines,
+    async_deadline,
+    bound_transports,
+    current_deadline,
+    protect_logs,
+    shared_ssl_context,
+    url_secrets,
+    within,
+)
 from .presets import PRESETS, Preset
 
 if TYPE_CHECKING:
@@ -86,7 +105,17 @@ class OpenAIBackend(Backend):
         preset: a name in :data:`~repairllm_backends.presets.PRESETS` (``"vllm"``,
             ``"llamacpp"``, ``"openai"`` ...) giving the defaults above and the
             server's structured modes.
-        timeout: seconds to wait for an answer (between streamed chunks, when streaming).
+        timeout: seconds a call may take, in all: for :meth:`chat` (and ``achat``) from
+            the call to the whole reply, connecting, sending, every read and any
+            discovery request the call makes first (``/v1/models``, the token count)
+            included, however slowly the server trickles its bytes. For
+            :meth:`stream` it bounds the wait for each chunk: the first (all of the
+            above until it) and every later one. A call's ``timeout=`` option
+            replaces it for that call. Past it: :class:`~repairllm.errors.BackendTimeout`
+            naming the deadline.
+        stream_timeout: seconds a whole stream may take, however steadily chunks come;
+            ``None`` (the default): only ``timeout`` between chunks bounds it. A
+            call's ``stream_timeout=`` option replaces it.
         context_length: the model's context in tokens. When ``None`` it is read from
             ``/v1/models`` where the server says it, or learnt from the first
             "context exceeded" answer; until then prompts are not checked before sending.
@@ -117,6 +146,7 @@ class OpenAIBackend(Backend):
         api_key_env: str | None = None,
         preset: str | None = None,
         timeout: float = 60.0,
+        stream_timeout: float | None = None,
         context_length: int | None = None,
         defaults: Mapping[str, Any] | None = None,
         max_retries: int = 0,
@@ -143,8 +173,13 @@ class OpenAIBackend(Backend):
                 raise MissingKey(self.api_key_env, self.name)
             key = _PLACEHOLDER_KEY
         self._api_key = key
-        # The placeholder is no secret; every real key is scrubbed from error text.
+        # The placeholder is no secret; every real key (and a password in base_url) is
+        # scrubbed from every error and from the transport's log records.
         self._secret = key if key != _PLACEHOLDER_KEY else None
+        self._secrets = tuple(s for s in (self._secret, *url_secrets(self.base_url)) if s)
+        SECRETS.add(self._secrets)
+        self._forget_secrets = weakref.finalize(self, SECRETS.discard, self._secrets)
+        protect_logs()
         if self.hosted and not model:
             raise ConfigError(
                 f"the {p.name if p else 'openai'} preset needs model= (the service serves "
@@ -153,7 +188,10 @@ class OpenAIBackend(Backend):
         self.model = model or ""
         if timeout <= 0:
             raise ConfigError(f"timeout must be positive seconds, got {timeout!r}")
+        if stream_timeout is not None and stream_timeout <= 0:
+            raise ConfigError(f"stream_timeout must be positive seconds, got {stream_timeout!r}")
         self.timeout = float(timeout)
+        self.stream_timeout = None if stream_timeout is None else float(stream_timeout)
         self.max_retries = max_retries
         self.context_length = context_length
         # Capabilities depend on the server behind the URL, not on this class, so
@@ -170,11 +208,17 @@ class OpenAIBackend(Backend):
         # None: not tried yet; False: the server has no tokenize endpoint.
         self._tokenizer: bool | None = False if self.hosted else None
         self._discovered = self.hosted
+        # The SDK's own default client, with every socket wait bound to the call's
+        # deadline (httpx's timeouts are per read: see _http.bound_transports).
+        extra = _http_client(self._sdk, "DefaultHttpxClient")
+        if extra:
+            bound_transports(extra["http_client"])
         self._client: openai.OpenAI = self._sdk.OpenAI(
             api_key=self._api_key,
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            **extra,
         )
         self._closed = False
         # Structured-output forms this server refused: not sent again.
@@ -182,67 +226,163 @@ class OpenAIBackend(Backend):
 
     def __repr__(self) -> str:
         preset = self.preset.name if self.preset else None
-        return (
+        return redact_text(
             f"<{type(self).__name__} {self.name} preset={preset!r} model={self.model!r} "
-            f"base_url={self.base_url!r}>"
+            f"base_url={self.base_url!r}>",
+            self._secrets,
         )
 
     # -- the contract -------------------------------------------------------------------
 
+    def chat(self, messages: Messages, **options: Any) -> Completion:
+        """Send the messages and return the reply, all within ``timeout`` (see the class).
+
+        Raises:
+            ContextTooLong: before any request, when the prompt cannot fit.
+            BackendTimeout: when the deadline passes, naming it.
+            BackendError: its kinds, for whatever the server or connection did.
+        """
+        protect_logs()
+        with self._errors():
+            deadline = Deadline(self._timeout_of(options))
+            with within(deadline):
+                return super().chat(messages, **options)
+
+    def stream(self, messages: Messages, **options: Any) -> Iterator[Chunk]:
+        """Like :meth:`chat`, yielding the reply as it comes: ``timeout`` bounds the wait
+        for each chunk, and ``stream_timeout`` (when set) the whole stream.
+
+        The prompt is checked (and the server asked for its model and context, the
+        first time) at once; the request is sent when the stream is first iterated.
+        """
+        protect_logs()
+        with self._errors():
+            clocks = self._stream_deadlines(options)
+            with within(clocks.now):
+                msgs, opts = self._prepare(messages, options)
+        clocks.pause()
+        return self._stream(msgs, opts, clocks)
+
     def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
-        response, tried = self._create(messages, options, stream=False)
-        text, finish, usage = self._read(response)
-        if usage is None:
-            usage = self._count_usage(messages, text)
+        with self._errors():
+            response, tried = self._create(messages, options, stream=False)
+            text, finish, usage = self._read(response)
+            if usage is None:
+                usage = self._count_usage(messages, text)
         return Completion(text, finish, usage, response, notes=tried.notes())
 
-    def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
-        state = _StreamState(self.name)
-        events, tried = self._create(messages, options, stream=True)
-        if tried.notes():
-            yield Chunk("", notes=tried.notes())
-        with self._errors(), events:
-            for event in events:
-                text = state.feed(event)
-                if text:
-                    yield Chunk(text)
+    def _stream(
+        self,
+        messages: list[Message],
+        options: ChatOptions,
+        clocks: StreamDeadlines | None = None,
+    ) -> Iterator[Chunk]:
+        if clocks is None:
+            clocks = self._stream_deadlines(options)
+        clocks.resume()
+        state = _StreamState(self.name, self._secrets)
+        with self._errors(clocks):
+            with within(clocks.now):
+                events, tried = self._create(messages, options, stream=True)
+            if tried.notes():
+                yield Chunk("", notes=tried.notes())
+            with events:
+                iterator = iter(events)
+                while True:
+                    # The deadline is set around each read, never across the yield.
+                    with within(clocks.now):
+                        event = next(iterator, _END)
+                    if event is _END:
+                        break
+                    text = state.feed(event)
+                    if text:
+                        yield Chunk(text)
+                    clocks.next_chunk()
             finish, usage = state.end()
-        if usage is None:
-            usage = self._count_usage(messages, state.text)
+            if usage is None:
+                with within(clocks.now):
+                    usage = self._count_usage(messages, state.text)
         yield Chunk("", finish, usage)
 
     async def achat(self, messages: Messages, **options: Any) -> Completion:
-        """Async :meth:`chat`, over ``openai.AsyncOpenAI``.
+        """Async :meth:`chat`, over ``openai.AsyncOpenAI``, within the same deadline.
 
         The preparation (option checks, token counting, model discovery) may make
         small HTTP requests of its own, so it runs in a worker thread.
         """
-        msgs, opts = await asyncio.to_thread(self._prepare, messages, options)
-        async with self._async_client() as client:
-            response, tried = await self._acreate(client, msgs, opts, stream=False)
-        text, finish, usage = self._read(response)
-        if usage is None:
-            usage = await asyncio.to_thread(self._count_usage, msgs, text)
+        protect_logs()
+        timeout = self._timeout_of(options)
+        client = self._async_client()  # its setup (an SSL context) is not the server's time
+        deadline = Deadline(timeout)
+        with self._errors(deadline), within(deadline):
+            async with client, async_deadline(deadline):
+                msgs, opts = await asyncio.to_thread(self._prepare, messages, options)
+                response, tried = await self._acreate(client, msgs, opts, stream=False)
+                text, finish, usage = self._read(response)
+                if usage is None:
+                    usage = await asyncio.to_thread(self._count_usage, msgs, text)
         return Completion(text, finish, usage, response, notes=tried.notes())
 
     async def astream(self, messages: Messages, **options: Any) -> AsyncIterator[Chunk]:
-        """Async :meth:`stream`, over ``openai.AsyncOpenAI``."""
-        msgs, opts = await asyncio.to_thread(self._prepare, messages, options)
-        state = _StreamState(self.name)
-        async with self._async_client() as client:
-            events, tried = await self._acreate(client, msgs, opts, stream=True)
-            if tried.notes():
-                yield Chunk("", notes=tried.notes())
-            with self._errors():
+        """Async :meth:`stream`, over ``openai.AsyncOpenAI``, with the same deadlines."""
+        protect_logs()
+        self.options(**options)
+        client = self._async_client()  # its setup (an SSL context) is not the server's time
+        clocks = self._stream_deadlines(options)
+        state = _StreamState(self.name, self._secrets)
+        with self._errors(clocks):
+            async with client:
+                with within(clocks.now):
+                    async with async_deadline(clocks.now):
+                        msgs, opts = await asyncio.to_thread(self._prepare, messages, options)
+                with within(clocks.now):
+                    async with async_deadline(clocks.now):
+                        events, tried = await self._acreate(client, msgs, opts, stream=True)
+                if tried.notes():
+                    yield Chunk("", notes=tried.notes())
                 async with events:
-                    async for event in events:
+                    iterator = events.__aiter__()
+                    while True:
+                        with within(clocks.now):
+                            async with async_deadline(clocks.now):
+                                event = await anext(iterator, _END)
+                        if event is _END:
+                            break
                         text = state.feed(event)
                         if text:
                             yield Chunk(text)
+                        clocks.next_chunk()
                 finish, usage = state.end()
-        if usage is None:
-            usage = await asyncio.to_thread(self._count_usage, msgs, state.text)
+            if usage is None:
+                with within(clocks.now):
+                    usage = await asyncio.to_thread(self._count_usage, msgs, state.text)
         yield Chunk("", finish, usage)
+
+    def _timeout_of(self, options: Mapping[str, Any]) -> float:
+        """The call's ``timeout``: its own option, else the driver's (options checked)."""
+        return self.options(**options).timeout or self.timeout
+
+    def _stream_deadlines(self, options: Mapping[str, Any] | ChatOptions) -> StreamDeadlines:
+        opts = options if isinstance(options, ChatOptions) else self.options(**options)
+        return StreamDeadlines(
+            opts.timeout or self.timeout, opts.stream_timeout or self.stream_timeout
+        )
+
+    def _time_left(self, cap: float | None = None) -> float:
+        """Seconds the running call has left, as an httpx timeout (never zero: httpx
+        reads 0 as "no wait" and the bound sockets fail past the deadline anyway)."""
+        deadline = current_deadline()
+        left = max(deadline.remaining(), 0.001) if deadline is not None else self.timeout
+        return min(left, cap) if cap is not None else left
+
+    @contextmanager
+    def _bounded(self) -> Iterator[None]:
+        """Under the running call's deadline, or, called on its own, under ``timeout``."""
+        if current_deadline() is not None:
+            yield
+        else:
+            with within(Deadline(self.timeout)):
+                yield
 
     def _create(
         self, messages: list[Message], options: ChatOptions, *, stream: bool
@@ -287,7 +427,8 @@ class OpenAIBackend(Backend):
         """
         if self._tokenizer is not False:
             rendered = text if isinstance(text, str) else _render_chatml(text)
-            n = self._server_count(rendered)
+            with self._bounded():
+                n = self._server_count(rendered)
             if n is not None:
                 return n
         return super().count_tokens(text)
@@ -301,19 +442,22 @@ class OpenAIBackend(Backend):
         Raises:
             ContextTooLong: with both numbers, when the prompt cannot fit.
         """
-        if self.context_length is None and not self._discovered:
-            # When the server is down the request itself will say so, better.
-            with suppress(BackendError):
-                self._discover()
-        if self.context_length is None:
-            return Backend.count_tokens(self, messages)
-        return super().check_fits(messages, max_tokens)
+        with self._bounded():
+            if self.context_length is None and not self._discovered:
+                # When the server is down the request itself will say so, better. The
+                # discovery shares the call's deadline: a hung server costs one timeout.
+                with suppress(BackendError):
+                    self._discover()
+            if self.context_length is None:
+                return Backend.count_tokens(self, messages)
+            return super().check_fits(messages, max_tokens)
 
     def close(self) -> None:
         """Close the HTTP connections. Safe to call twice."""
         if not self._closed:
             self._closed = True
             self._client.close()
+            self._forget_secrets()
 
     # -- requests -----------------------------------------------------------------------
 
@@ -328,7 +472,8 @@ class OpenAIBackend(Backend):
         params: dict[str, Any] = {
             "model": self._model_name(),
             "messages": messages,
-            "timeout": options.timeout or self.timeout,
+            # The time the call has left; the bound sockets enforce it on every read.
+            "timeout": self._time_left(),
         }
         for field in ("max_tokens", "temperature", "top_p", "stop", "seed"):
             value = getattr(options, field)
@@ -394,7 +539,7 @@ class OpenAIBackend(Backend):
         try:
             with self._errors():
                 listing = self._client.get(
-                    "/models", cast_to=object, options={"timeout": min(self.timeout, 10.0)}
+                    "/models", cast_to=object, options={"timeout": self._time_left(10.0)}
                 )
         except BackendStatusError as exc:
             if self.model:  # a server without the endpoint is fine when the model is known
@@ -419,14 +564,15 @@ class OpenAIBackend(Backend):
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices:
             raise BadResponse(
-                f"{self._where()} answered without choices: {_describe(response)}", self.name
+                f"{self._where()} answered without choices: {_describe(response, self._secrets)}",
+                self.name,
             )
         message = getattr(choices[0], "message", None)
         text = getattr(message, "content", None)
         if message is None or not isinstance(text, str | None):
             raise BadResponse(
                 f"{self._where()} answered a choice without a text message: "
-                f"{_describe(choices[0])}",
+                f"{_describe(choices[0], self._secrets)}",
                 self.name,
             )
         finish = getattr(choices[0], "finish_reason", None)
@@ -446,7 +592,7 @@ class OpenAIBackend(Backend):
                     root + "/extras/tokenize/count",
                     cast_to=object,
                     body={"input": text},
-                    options={"timeout": min(self.timeout, 10.0)},
+                    options={"timeout": self._time_left(10.0)},
                 )
         except BackendError as exc:
             if not exc.transient:  # not llama-cpp-python (404 ...): estimate from now on
@@ -463,27 +609,47 @@ class OpenAIBackend(Backend):
         # A fresh client per call: an async client belongs to the event loop that
         # opened its connections, and callers run each call under its own
         # asyncio.run() as often as not. A loopback or keep-alive handshake is
-        # cheap next to a generation.
+        # cheap next to a generation, and the SSL context is made once and shared.
         client: openai.AsyncOpenAI = self._sdk.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=self.max_retries,
+            **_http_client(self._sdk, "DefaultAsyncHttpxClient"),
         )
         return client
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Translate whatever the SDK raises inside the block; learn the context length."""
+    def _errors(self, clock: Deadline | StreamDeadlines | None = None) -> Iterator[None]:
+        """The driver's one translation place, around everything that can fail.
+
+        Whatever the SDK or httpx raises becomes ours (a timeout naming the deadline
+        of ``clock``, else of the running call), the context length is learnt from a
+        "context exceeded" answer, and every repairllm error leaving the block has
+        the key taken out of its message, attributes and cause chain.
+        """
         try:
-            yield
-        except BackendError:
+            try:
+                yield
+            except RepairLLMError:
+                raise
+            except (self._sdk.OpenAIError, ValueError, TimeoutError, *_transport_errors()) as exc:
+                deadline = clock.now if isinstance(clock, StreamDeadlines) else clock
+                error = translate_error(
+                    exc,
+                    backend=self.name,
+                    secret=self._secret,
+                    deadline=deadline or current_deadline(),
+                    where=self.base_url,
+                )
+                if isinstance(error, ContextTooLong) and self.context_length is None:
+                    self.context_length = error.limit
+                raise error from exc
+        except RepairLLMError as error:
+            # Also the errors raised here directly (BadResponse quotes the reply), and
+            # the cause chain: redact_error swaps it for redacted stand-ins.
+            redact_error(error, self._secrets)
             raise
-        except (self._sdk.OpenAIError, ValueError) as exc:
-            error = translate_error(exc, backend=self.name, secret=self._secret)
-            if isinstance(error, ContextTooLong) and self.context_length is None:
-                self.context_length = error.limit
-            raise error from exc
 
     def _where(self) -> str:
         preset = f" ({self.preset.name})" if self.preset else ""
@@ -581,8 +747,9 @@ class _Forms:
 class _StreamState:
     """What a stream has said so far: its text, its finish reason, its usage."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, secrets: tuple[str, ...] = ()) -> None:
         self.backend = backend
+        self.secrets = secrets  # kept out of what a malformed chunk's error quotes
         self.parts: list[str] = []
         self.finish: str | None = None
         self.usage: Usage | None = None
@@ -604,14 +771,18 @@ class _StreamState:
         if choices is None and usage is not None:
             return ""  # the usage-only chunk some servers send with choices omitted
         if not isinstance(choices, list):
-            raise BadResponse(f"a streamed chunk has no choices: {_describe(event)}", self.backend)
+            raise BadResponse(
+                f"a streamed chunk has no choices: {_describe(event, self.secrets)}",
+                self.backend,
+            )
         if not choices:
             return ""
         delta = getattr(choices[0], "delta", None)
         text = getattr(delta, "content", None) or ""
         if not isinstance(text, str):
             raise BadResponse(
-                f"a streamed chunk has non-text content: {_describe(event)}", self.backend
+                f"a streamed chunk has non-text content: {_describe(event, self.secrets)}",
+                self.backend,
             )
         finish = getattr(choices[0], "finish_reason", None)
         if isinstance(finish, str):
@@ -639,7 +810,12 @@ class _StreamState:
 
 
 def translate_error(
-    exc: BaseException, *, backend: str = "openai", secret: str | None = None
+    exc: BaseException,
+    *,
+    backend: str = "openai",
+    secret: str | None = None,
+    deadline: Deadline | None = None,
+    where: str = "",
 ) -> BackendError:
     """Turn an ``openai`` SDK exception (or a decoding error) into a repairllm error.
 
@@ -649,9 +825,12 @@ def translate_error(
     malformed bodies.
 
     Args:
-        exc: what the SDK raised.
+        exc: what the SDK raised (or httpx, or ``TimeoutError`` from an async deadline).
         backend: the driver's name, for the message prefix.
-        secret: the API key, scrubbed from every message and body.
+        secret: the API key, scrubbed from every message and body (the driver also
+            redacts the cause chain: see :func:`repairllm.backend.redact_error`).
+        deadline: the deadline the call was under, named by a timeout's message.
+        where: the server's URL, for errors that carry no request.
 
     Returns:
         the error to raise (``raise translate_error(exc) from exc``).
@@ -661,8 +840,17 @@ def translate_error(
     def clean(text: str) -> str:
         return text.replace(secret, "***") if secret else text
 
-    url = _request_url(exc)
-    if isinstance(exc, openai.APITimeoutError):
+    url = _request_url(exc) or where or "the server"
+    if isinstance(exc, openai.APITimeoutError | TimeoutError) or _is_transport_timeout(exc):
+        if deadline is not None:
+            return BackendTimeout(
+                clean(
+                    f"no complete answer from {url} within {deadline.describe()}; "
+                    f"raise {deadline.option}= (on the driver or per call), or ask for "
+                    "fewer tokens"
+                ),
+                backend,
+            )
         limit = _request_timeout(exc)
         within = f" within {limit:g}s" if limit is not None else ""
         return BackendTimeout(
@@ -672,7 +860,7 @@ def translate_error(
             ),
             backend,
         )
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError) or _is_transport_error(exc):
         cause = _cause(exc)
         dropped = not cause.startswith("Connect")  # httpx's ConnectError: nothing listens
         if not dropped:
@@ -696,7 +884,8 @@ def translate_error(
             return ContextTooLong(context[0], context[1], backend)
         return BackendStatusError(
             clean(
-                f"{url} answered HTTP {status}: {_error_message(exc, body)}{_status_hint(status)}"
+                f"{url} answered HTTP {status}: {_error_message(exc, body, clean)}"
+                f"{_status_hint(status)}"
             ),
             backend,
             status=status,
@@ -704,7 +893,7 @@ def translate_error(
         )
     if isinstance(exc, openai.APIResponseValidationError | ValueError):
         return BadResponse(
-            clean(f"{url or 'the server'} answered something that is not the API's JSON: {exc}"),
+            clean(f"{url} answered something that is not the API's JSON: {exc}"),
             backend,
         )
     if isinstance(exc, openai.APIError):
@@ -727,6 +916,34 @@ def translate_error(
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+
+_END: Any = object()
+
+
+def _http_client(sdk: Any, name: str) -> dict[str, Any]:
+    """``{"http_client": ...}``: the SDK's own default client (``name``), sharing one SSL
+    context; ``{}`` (the SDK builds its own) where the SDK has no such class."""
+    cls = getattr(sdk, name, None)
+    if not isinstance(cls, type):
+        return {}
+    context = shared_ssl_context(cls)
+    return {"http_client": cls(verify=context) if context is not None else cls()}
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    # Older SDKs let httpx's errors out of a stream's iteration untranslated.
+    return tuple(
+        m.HTTPError for m in (sys.modules.get("httpx"), sys.modules.get("httpx2")) if m is not None
+    )
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    return isinstance(exc, _transport_errors())
+
+
+def _is_transport_timeout(exc: BaseException) -> bool:
+    return _is_transport_error(exc) and "Timeout" in type(exc).__name__
 
 
 def _find_preset(name: str | None) -> Preset | None:
@@ -773,8 +990,9 @@ def _context_from(entry: Mapping[str, Any]) -> int | None:
     return None
 
 
-def _describe(value: Any, limit: int = 200) -> str:
-    text = repr(value)
+def _describe(value: Any, secrets: tuple[str, ...] = (), limit: int = 200) -> str:
+    # Redacted before it is cut: a key cut in two would keep its first half.
+    text = redact_text(repr(value), secrets)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -808,12 +1026,12 @@ def _body_text(exc: openai.APIStatusError) -> str:
         return exc.body if isinstance(exc.body, str) else json.dumps(exc.body, default=str)
 
 
-def _error_message(exc: openai.APIStatusError, body: str) -> str:
+def _error_message(exc: openai.APIStatusError, body: str, clean: Callable[[str], str]) -> str:
     # OpenAI-style bodies are {"error": {"message": ...}}; the SDK already unwrapped
     # "error" into exc.body where it could.
     message = exc.body.get("message") if isinstance(exc.body, dict) else None
     if isinstance(message, str) and message:
-        text = message
+        text = clean(message)  # before it is cut: a key cut in two keeps its first half
     else:
         text = body.strip() or "(empty body)"
     return text if len(text) <= 300 else text[:300] + "…"

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import socket
@@ -59,6 +60,14 @@ class Reply:
         error: the error text for ``error_after`` and for bodiless error statuses.
         done_reason: overrides the computed ``done_reason``.
         counts: whether the final object carries ``prompt_eval_count``/``eval_count``.
+        trickle: send the answer one byte every ``trickle`` seconds (a server that is
+            slow but never silent for long), from byte ``trickle_from`` of the raw
+            response: by default the body (a stream: after its first line); 0 trickles
+            the status line and headers as well.
+        trickle_from: see ``trickle``.
+        echo: the name of a request header whose value a careless server repeats: it
+            replaces ``{echo}`` in ``text``, ``body``, ``lines`` and ``error``, and comes
+            back as the response header ``X-Echo`` (tests of key leaks).
     """
 
     text: str | None = None
@@ -73,6 +82,28 @@ class Reply:
     error: str = MID_STREAM_ERROR
     done_reason: str | None = None
     counts: bool = True
+    trickle: float = 0.0
+    trickle_from: int | None = None
+    echo: str | None = None
+
+    def echoed(self, headers: Mapping[str, str]) -> Reply:
+        """This reply with the echoed header's value put in (a copy; itself without ``echo``)."""
+        if self.echo is None:
+            return self
+        value = headers.get(self.echo.lower(), "")
+
+        def put(text: Any) -> Any:
+            if isinstance(text, bytes):
+                return text.replace(b"{echo}", value.encode())
+            return text.replace("{echo}", value) if isinstance(text, str) else text
+
+        return dataclasses.replace(
+            self,
+            text=put(self.text),
+            body=put(self.body),
+            lines=[put(line) for line in self.lines] if self.lines is not None else None,
+            error=put(self.error),
+        )
 
 
 @dataclass(frozen=True)
@@ -314,6 +345,9 @@ class FakeOllama:
             return
         with self._lock:
             reply = self._state.replies.popleft() if self._state.replies else Reply()
+        if reply.echo is not None:
+            handler.echo = handler.headers.get(reply.echo, "")
+            reply = reply.echoed({k.lower(): v for k, v in handler.headers.items()})
         if reply.delay and self._stopping.wait(reply.delay):
             return
         if reply.status >= 400 or (reply.body is not None and reply.lines is None):
@@ -339,6 +373,9 @@ class FakeOllama:
             final["eval_duration"] = 800_000
         if body.get("stream", True) is False:
             final["message"] = {"role": "assistant", "content": text}
+            if reply.trickle:
+                self._send_trickle(handler, [json.dumps(final)], reply, stream=False)
+                return
             _send_json(handler, 200, final)
             return
         if reply.lines is not None:
@@ -357,12 +394,38 @@ class FakeOllama:
             ]
             final["message"] = {"role": "assistant", "content": ""}
             lines.append(json.dumps(final))
+        if reply.trickle:
+            self._send_trickle(handler, lines, reply, stream=True)
+            return
         self._send_stream(handler, lines, reply)
+
+    def _send_trickle(
+        self, handler: _Handler, lines: list[str], reply: Reply, *, stream: bool
+    ) -> None:
+        """Send the answer as raw bytes, the part after ``trickle_from`` one at a time."""
+        body = "".join(line + "\n" for line in lines).encode() if stream else lines[0].encode()
+        kind = "application/x-ndjson" if stream else "application/json; charset=utf-8"
+        # A stream is delimited by closing the connection; a reply by its length.
+        length = "Connection: close" if stream else f"Content-Length: {len(body)}"
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\n{length}\r\n\r\n".encode()
+        raw = head + body
+        start = reply.trickle_from
+        if start is None:
+            start = len(head) + (len(lines[0]) + 1 if stream else 0)
+        handler.close_connection = True
+        handler.wfile.write(raw[:start])
+        handler.wfile.flush()
+        for i in range(start, len(raw)):
+            if self._stopping.wait(reply.trickle):
+                return
+            handler.wfile.write(raw[i : i + 1])
+            handler.wfile.flush()
 
     def _send_stream(self, handler: _Handler, lines: list[str], reply: Reply) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", "application/x-ndjson")
         handler.send_header("Transfer-Encoding", "chunked")
+        _echo_header(handler)
         handler.end_headers()
         for i, line in enumerate(lines):
             if reply.error_after is not None and i == reply.error_after:
@@ -424,14 +487,18 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "ollama-fake/0.1"
     timeout = 10  # an idle keep-alive connection ends on its own
     server: _Server
+    echo: str | None = None  # a header value the scripted reply repeats as X-Echo
 
     def do_GET(self) -> None:
+        self.echo = None
         self.server.fake._handle(self, "GET")
 
     def do_POST(self) -> None:
+        self.echo = None
         self.server.fake._handle(self, "POST")
 
     def do_DELETE(self) -> None:
+        self.echo = None
         self.server.fake._handle(self, "DELETE")
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -446,8 +513,14 @@ def _send(handler: _Handler, status: int, body: str | bytes, content_type: str =
     handler.send_response(status)
     handler.send_header("Content-Type", content_type or "application/json; charset=utf-8")
     handler.send_header("Content-Length", str(len(data)))
+    _echo_header(handler)
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def _echo_header(handler: _Handler) -> None:
+    if handler.echo:
+        handler.send_header("X-Echo", handler.echo)
 
 
 def _send_json(handler: _Handler, status: int, data: Any) -> None:

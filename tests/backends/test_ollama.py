@@ -9,11 +9,14 @@ when ``OLLAMA_HOST`` names one that answers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import httpx
@@ -24,7 +27,7 @@ from hypothesis import strategies as st
 from ollama_server import MID_STREAM_ERROR, FakeOllama, Model, Reply, example_instance
 
 import repairllm
-from repairllm.backend import Chunk, Completion
+from repairllm.backend import Chunk, Completion, RedactedCause
 from repairllm.errors import (
     BackendError,
     BackendStatusError,
@@ -39,6 +42,8 @@ from repairllm.registry import connect
 from repairllm_backends.ollama import DEFAULT_HOST, OllamaBackend, OllamaOptions
 
 MODEL = "tiny:latest"
+# The no_secret fixture (conftest.py): fails if a secret shows in an error or a log.
+SecretCheck = Callable[..., list[BaseException]]
 
 PERSON = {
     "type": "object",
@@ -650,7 +655,8 @@ def test_a_silent_server_times_out_in_time(fake: FakeOllama, call: str) -> None:
             CALLS[call](backend)
         assert time.monotonic() - start < 3
     assert info.value.transient
-    assert isinstance(info.value.__cause__, httpx.TimeoutException)
+    # httpx's own timeout, or (async) the deadline's cancellation, whichever came first.
+    assert isinstance(info.value.__cause__, httpx.TimeoutException | TimeoutError)
 
 
 def test_a_call_timeout_overrides_the_drivers(llm: OllamaBackend, fake: FakeOllama) -> None:
@@ -680,6 +686,225 @@ def test_every_failure_is_one_of_ours(llm: OllamaBackend, fake: FakeOllama) -> N
         fake.script(fault)
         with pytest.raises(BackendError):
             list(llm.stream("x")) if fault.lines else llm.chat("x")
+
+
+# -- the timeout bounds the whole call ----------------------------------------------------
+
+TIMEOUT = 1.0
+# A bound, not a timing: a per-read timeout would let each of these calls run a minute
+# or more (one byte every 0.2 s); connecting takes a little.
+WITHIN = 2 * TIMEOUT + 1.0
+
+
+@pytest.mark.parametrize("call", ["chat", "achat"])
+@pytest.mark.parametrize("trickle_from", [None, 0], ids=["body", "status-line-and-headers"])
+def test_a_trickling_server_is_cut_at_the_timeout(
+    fake: FakeOllama, call: str, trickle_from: int | None
+) -> None:
+    fake.script(Reply(text="x" * 400, trickle=0.2, trickle_from=trickle_from))
+    with OllamaBackend(MODEL, base_url=fake.url, timeout=TIMEOUT, context_length=8192) as llm:
+        start = time.monotonic()
+        with pytest.raises(BackendTimeout) as info:
+            CALLS[call](llm)
+        elapsed = time.monotonic() - start
+    assert elapsed < WITHIN
+    assert "within timeout=1s, which bounds the whole call" in str(info.value)
+
+
+@pytest.mark.parametrize("call", ["stream", "astream"])
+def test_a_stream_stalled_inside_a_line_is_cut_between_chunks(fake: FakeOllama, call: str) -> None:
+    fake.script(Reply(text="one " + "x" * 400, trickle=0.2))
+    with OllamaBackend(MODEL, base_url=fake.url, timeout=TIMEOUT, context_length=8192) as llm:
+        start = time.monotonic()
+        with pytest.raises(BackendTimeout) as info:
+            CALLS[call](llm)
+        elapsed = time.monotonic() - start
+    assert elapsed < WITHIN
+    assert "timeout=1s, which bounds the wait between chunks" in str(info.value)
+
+
+def test_a_steady_stream_outlasts_the_timeout(fake: FakeOllama) -> None:
+    fake.script(Reply(text="word " * 40, line_delay=0.1))
+    with OllamaBackend(MODEL, base_url=fake.url, timeout=TIMEOUT, context_length=8192) as llm:
+        start = time.monotonic()
+        chunks = list(llm.stream("x"))
+    assert time.monotonic() - start > 2 * TIMEOUT
+    assert chunks[-1].finish_reason == "stop"
+
+
+STREAMS: dict[str, Callable[..., object]] = {
+    "stream": lambda backend, **options: list(backend.stream("x", **options)),
+    "astream": lambda backend, **options: asyncio.run(_drain(backend, "x", **options)),
+}
+
+
+@pytest.mark.parametrize("call", list(STREAMS))
+@pytest.mark.parametrize("where", ["per-call", "driver"])
+def test_stream_timeout_bounds_the_whole_stream(fake: FakeOllama, call: str, where: str) -> None:
+    fake.script(Reply(text="word " * 100, line_delay=0.1))
+    fields: dict[str, Any] = {"stream_timeout": 1.5} if where == "driver" else {}
+    options: dict[str, Any] = {"stream_timeout": 1.5} if where == "per-call" else {}
+    with OllamaBackend(
+        MODEL, base_url=fake.url, timeout=TIMEOUT, context_length=8192, **fields
+    ) as llm:
+        start = time.monotonic()
+        with pytest.raises(BackendTimeout) as info:
+            STREAMS[call](llm, **options)
+        elapsed = time.monotonic() - start
+    assert 1.5 <= elapsed < 2 * 1.5 + 1.0
+    assert "stream_timeout=1.5s, which bounds the whole stream" in str(info.value)
+
+
+@pytest.fixture
+def hung_url() -> Iterator[str]:
+    """A server that accepts connections and never answers anything."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.05)  # so that the accepting thread sees the stop
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        server.close()
+        for conn in held:
+            conn.close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+def test_a_hung_server_costs_the_first_call_one_timeout(hung_url: str, call: str) -> None:
+    # The first call asks /api/show for the context length before the chat; both share
+    # the call's deadline.
+    with OllamaBackend(MODEL, base_url=hung_url, timeout=2) as llm:
+        start = time.monotonic()
+        with pytest.raises(BackendTimeout) as info:
+            CALLS[call](llm)
+        elapsed = time.monotonic() - start
+    assert 2 <= elapsed < 1.6 * 2  # twice the timeout before
+    assert "timeout=2s" in str(info.value)
+
+
+# -- no key anywhere ------------------------------------------------------------------------
+
+KEY = "sk-test-LEAKCHECK-1234"
+GOOD_LINE = json.dumps({"message": {"role": "assistant", "content": "ok "}, "done": False})
+ECHO = "authorization"  # the fake repeats this request header where a reply says {echo}
+
+LEAKS = {
+    # kind: (the scripted reply, calls that meet it, the error)
+    "status-401": (
+        Reply(status=401, body='{"error": "unauthorized: {echo}"}', echo=ECHO),
+        list(CALLS),
+        BackendStatusError,
+    ),
+    "status-500": (
+        Reply(status=500, error="bad header {echo}", echo=ECHO),
+        ["chat"],
+        BackendStatusError,
+    ),
+    "200-not-json": (Reply(body="<html>{echo}</html>", echo=ECHO), ["chat", "achat"], BadResponse),
+    "error-line": (
+        Reply(lines=[GOOD_LINE, '{"error": "bad key {echo}"}'], echo=ECHO),
+        ["stream", "astream"],
+        BackendStatusError,
+    ),
+    "broken-line": (Reply(lines=["{broken {echo}"], echo=ECHO), ["stream", "astream"], BadResponse),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "call"),
+    [(kind, call) for kind, (_, calls, _) in LEAKS.items() for call in calls],
+)
+def test_an_echoed_header_shows_nowhere(
+    fake: FakeOllama,
+    caplog: pytest.LogCaptureFixture,
+    no_secret: SecretCheck,
+    kind: str,
+    call: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    reply, _, error = LEAKS[kind]
+    fake.script(reply)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with (
+        OllamaBackend(MODEL, base_url=fake.url, headers=headers, timeout=10) as llm,
+        pytest.raises(error) as info,
+    ):
+        CALLS[call](llm)
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {KEY}"  # it was sent
+    assert "X-Echo" in caplog.text  # the echoed header was logged (redacted)
+    chain = no_secret(KEY, info.value, logs=caplog.text)
+    # Ollama's error, and httpx's holding the request and its headers, are not kept.
+    assert all(isinstance(link, RedactedCause) for link in chain[1:])
+    if isinstance(info.value, BackendStatusError):
+        assert "***" in info.value.body
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(body="<html>{echo}</html>", echo=ECHO),  # quoted: its first 120 characters
+        Reply(status=401, body="denied {echo}", echo=ECHO),  # not JSON: 300 characters
+        Reply(lines=["{broken {echo}"], echo=ECHO),
+    ],
+    ids=["200-not-json", "401-not-json", "broken-line"],
+)
+def test_a_key_cut_by_a_shortened_message_leaves_no_part_behind(
+    fake: FakeOllama, reply: Reply
+) -> None:
+    # Wherever the cut falls, no first half of the key may stay (the key is redacted
+    # before anything is cut). The body of an error status keeps 2,000 characters.
+    headers = {"Authorization": f"Bearer {KEY}"}
+    call = "stream" if reply.lines else "chat"
+    with OllamaBackend(MODEL, base_url=fake.url, headers=headers, context_length=8192) as llm:
+        for pad in [*range(60, 330, 4), *range(1960, 2010, 4)]:
+            filler = "p" * pad
+            fake.script(
+                dataclasses.replace(
+                    reply,
+                    body=reply.body.replace("{echo}", filler + "{echo}") if reply.body else None,
+                    lines=[line.replace("{echo}", filler + "{echo}") for line in reply.lines]
+                    if reply.lines
+                    else None,
+                )
+            )
+            with pytest.raises(BackendError) as info:
+                CALLS[call](llm)
+            shown = str(info.value) + repr(info.value) + str(getattr(info.value, "body", ""))
+            assert KEY[:10] not in shown, pad
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+def test_the_headers_do_not_reach_an_error_through_its_cause(
+    no_secret: SecretCheck, call: str
+) -> None:
+    # httpx's ConnectError holds the request, and the request the headers.
+    url = f"http://127.0.0.1:{closed_port()}"
+    with (
+        OllamaBackend(MODEL, base_url=url, headers={"X-Api-Key": KEY}) as llm,
+        pytest.raises(BackendUnreachable) as info,
+    ):
+        CALLS[call](llm)
+    chain = no_secret(KEY, info.value)
+    assert len(chain) > 1
+    assert isinstance(chain[1], RedactedCause)
+    assert chain[1].type_name == "httpx.ConnectError"
 
 
 # -- the schema instances the fake builds ----------------------------------------------------

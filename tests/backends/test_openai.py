@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 
 from repairllm import registry
+from repairllm.backend import RedactedCause
 from repairllm.bench.llamacpp_server import LlamaServer, serve
 from repairllm.errors import (
     BackendError,
@@ -31,6 +32,9 @@ from repairllm.errors import (
     MissingKey,
 )
 from repairllm_backends.openai import OpenAIBackend
+
+# The no_secret fixture (conftest.py): fails if a secret shows in an error or a log.
+SecretCheck = Callable[..., list[BaseException]]
 
 needs_llama_cpp = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python is not installed"
@@ -356,6 +360,170 @@ def test_per_call_timeout_overrides_the_driver_timeout(fake: FakeServer) -> None
     with local(fake, timeout=30) as llm, pytest.raises(BackendTimeout):
         llm.chat("hi", timeout=0.2)
     assert time.monotonic() - start < 3
+
+
+# -- the timeout bounds the whole call ----------------------------------------------------
+
+TIMEOUT = 1.0
+# A bound, not a timing: a per-read timeout would let each of these calls run a minute
+# or more (one byte every 0.2 s); connecting and the SDK's first imports take a little.
+WITHIN = 2 * TIMEOUT + 1.0
+JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+
+
+def trickle(fake: FakeServer, data: bytes, *, head: bytes = b"", every: float = 0.2) -> Route:
+    """A route that sends ``head`` at once, then ``data`` one byte every ``every`` seconds."""
+
+    def route(h: BaseHTTPRequestHandler, _: Any) -> None:
+        h.close_connection = True
+        h.wfile.write(head)
+        h.wfile.flush()
+        for i in range(len(data)):
+            if fake.release.wait(every):
+                return
+            h.wfile.write(data[i : i + 1])
+            h.wfile.flush()
+
+    return route
+
+
+def run_call(llm: OpenAIBackend, call: str, **options: Any) -> list[str]:
+    """Make the call; the texts it gave (a stream's chunks) before it ended or raised."""
+    texts: list[str] = []
+
+    async def drain() -> None:
+        async for piece in llm.astream("hi", **options):
+            texts.append(piece.text)
+
+    if call == "chat":
+        texts.append(llm.chat("hi", **options).text)
+    elif call == "achat":
+        texts.append(asyncio.run(llm.achat("hi", **options)).text)
+    elif call == "stream":
+        texts.extend(piece.text for piece in llm.stream("hi", **options))
+    else:
+        asyncio.run(drain())
+    return texts
+
+
+@pytest.mark.parametrize("call", ["chat", "achat"])
+@pytest.mark.parametrize("what", ["body", "status-line-and-headers"])
+def test_a_trickling_server_is_cut_at_the_timeout(fake: FakeServer, call: str, what: str) -> None:
+    body = json.dumps(completion("x" * 400)).encode()
+    head = JSON_HEAD % len(body)
+    route = trickle(fake, body, head=head) if what == "body" else trickle(fake, head + body)
+    fake.routes["POST", "/v1/chat/completions"] = route
+    with local(fake, timeout=TIMEOUT) as llm:
+        start = time.monotonic()
+        with pytest.raises(BackendTimeout) as info:
+            run_call(llm, call)
+        elapsed = time.monotonic() - start
+    assert elapsed < WITHIN
+    assert "within timeout=1s, which bounds the whole call" in str(info.value)
+    assert info.value.transient
+
+
+@pytest.mark.parametrize("call", ["stream", "astream"])
+def test_a_stream_stalled_inside_an_event_is_cut_between_chunks(
+    fake: FakeServer, call: str
+) -> None:
+    first = f"data: {chunk('a')}\n\n".encode()
+    route = trickle(fake, b"data: " + b"x" * 1000, head=SSE_HEAD + first)
+    fake.routes["POST", "/v1/chat/completions"] = route
+    with local(fake, timeout=TIMEOUT) as llm:
+        start = time.monotonic()
+        with pytest.raises(BackendTimeout) as info:
+            run_call(llm, call)
+        elapsed = time.monotonic() - start
+    assert elapsed < WITHIN
+    assert "timeout=1s, which bounds the wait between chunks" in str(info.value)
+
+
+def steady(fake: FakeServer, every: float = 0.25) -> Route:
+    """A route that streams a one-word chunk every ``every`` seconds, for ever."""
+
+    def route(h: BaseHTTPRequestHandler, _: Any) -> None:
+        h.close_connection = True
+        h.wfile.write(SSE_HEAD)
+        h.wfile.flush()
+        while not fake.release.wait(every):
+            h.wfile.write(f"data: {chunk('word ')}\n\n".encode())
+            h.wfile.flush()
+
+    return route
+
+
+def test_a_steady_stream_outlasts_the_timeout(fake: FakeServer) -> None:
+    fake.routes["POST", "/v1/chat/completions"] = steady(fake)
+    with local(fake, timeout=TIMEOUT) as llm:
+        start, texts = time.monotonic(), []
+        for piece in llm.stream("hi"):
+            texts.append(piece.text)
+            if time.monotonic() - start > 2.5 * TIMEOUT:
+                break
+    assert len(texts) >= 6
+
+
+@pytest.mark.parametrize("call", ["stream", "astream"])
+@pytest.mark.parametrize("where", ["per-call", "driver"])
+def test_stream_timeout_bounds_the_whole_stream(fake: FakeServer, call: str, where: str) -> None:
+    fake.routes["POST", "/v1/chat/completions"] = steady(fake)
+    fields: dict[str, Any] = {"stream_timeout": 1.5} if where == "driver" else {}
+    options: dict[str, Any] = {"stream_timeout": 1.5} if where == "per-call" else {}
+    with local(fake, timeout=TIMEOUT, **fields) as llm:
+        start = time.monotonic()
+        with pytest.raises(BackendTimeout) as info:
+            run_call(llm, call, **options)
+        elapsed = time.monotonic() - start
+    assert 1.5 <= elapsed < 2 * 1.5 + 1.0
+    assert "stream_timeout=1.5s, which bounds the whole stream" in str(info.value)
+
+
+@pytest.fixture
+def hung_url() -> Iterator[str]:
+    """A server that accepts connections and never answers anything."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.05)  # so that the accepting thread sees the stop
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    finally:
+        stop.set()
+        server.close()
+        for conn in held:
+            conn.close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("call", ["chat", "achat", "stream"])
+@pytest.mark.parametrize("model", [None, "m"], ids=["model-discovered", "model-given"])
+def test_a_hung_server_costs_the_first_call_one_timeout(
+    hung_url: str, call: str, model: str | None
+) -> None:
+    # The first call asks /v1/models before the chat; both share the call's deadline.
+    with OpenAIBackend(preset="vllm", base_url=hung_url, model=model, timeout=2) as llm:
+        start = time.monotonic()
+        with pytest.raises(BackendTimeout) as info:
+            run_call(llm, call)
+        elapsed = time.monotonic() - start
+    assert 2 <= elapsed < 1.6 * 2  # twice the timeout before
+    assert "timeout=2s" in str(info.value)
 
 
 # -- context length -------------------------------------------------------------------
@@ -744,6 +912,110 @@ def test_api_key_never_shows_in_repr_errors_or_logs(
     assert "Sending HTTP Request" in caplog.text  # the SDK's debug log was captured
     text += caplog.text
     assert key not in text
+
+
+KEY = "sk-test-LEAKCHECK-1234"
+
+
+def echoing(kind: str, pad: int = 0) -> Route:
+    """A careless server that repeats the Authorization header it got, in the reply
+    (as ``kind`` says, after ``pad`` characters) and as the response header ``X-Echo``."""
+
+    def route(h: BaseHTTPRequestHandler, _: Any) -> None:
+        auth = "p" * pad + h.headers.get("Authorization", "")
+        replies: dict[str, tuple[int, str, bytes]] = {
+            "status-401": (
+                401,
+                "application/json",
+                json.dumps({"error": {"message": f"invalid key in header {auth!r}"}}).encode(),
+            ),
+            "200-no-choices": (
+                200,
+                "application/json",
+                json.dumps({**completion(), "choices": [], "echo": auth}).encode(),
+            ),
+            "200-not-json": (200, "application/json", f"<html>{auth}</html>".encode()),
+            "chunk-no-choices": (
+                200,
+                "text/event-stream",
+                f"data: {json.dumps({'id': 'c1', 'object': 'chat.completion.chunk', 'echo': auth})}"
+                "\n\n".encode(),
+            ),
+            "error-event": (
+                200,
+                "text/event-stream",
+                f"data: {json.dumps({'error': {'message': f'bad key {auth}'}})}\n\n".encode(),
+            ),
+        }
+        status, ctype, body = replies[kind]
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("X-Echo", h.headers.get("Authorization", ""))
+        h.end_headers()
+        h.wfile.write(body)
+
+    return route
+
+
+LEAKS = {
+    # kind: (calls that meet it, the error)
+    "status-401": (["chat", "achat", "stream", "astream"], BackendStatusError),
+    "200-no-choices": (["chat", "achat"], BadResponse),
+    "200-not-json": (["chat", "achat"], BadResponse),
+    "chunk-no-choices": (["stream", "astream"], BadResponse),
+    "error-event": (["stream", "astream"], BackendStatusError),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "call"),
+    [(kind, call) for kind, (calls, _) in LEAKS.items() for call in calls],
+)
+def test_an_echoed_key_shows_nowhere(
+    fake: FakeServer,
+    caplog: pytest.LogCaptureFixture,
+    no_secret: SecretCheck,
+    kind: str,
+    call: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.routes["POST", "/v1/chat/completions"] = echoing(kind)
+    with local(fake, api_key=KEY) as llm, pytest.raises(LEAKS[kind][1]) as info:
+        run_call(llm, call)
+    assert fake.chat_requests()[-1].headers["authorization"] == f"Bearer {KEY}"  # it was sent
+    assert "X-Echo" in caplog.text  # the echoed header was logged (redacted)
+    chain = no_secret(KEY, info.value, logs=caplog.text)
+    # The SDK's exceptions (which hold the request and its headers) are not kept.
+    assert all(isinstance(link, RedactedCause) for link in chain[1:])
+
+
+@pytest.mark.parametrize("kind", ["status-401", "200-no-choices", "chunk-no-choices"])
+def test_a_key_cut_by_a_shortened_message_leaves_no_part_behind(
+    fake: FakeServer, kind: str
+) -> None:
+    # Messages quote at most a few hundred characters of a reply; wherever the cut falls,
+    # no first half of the key may stay (the key is redacted before anything is cut).
+    call = LEAKS[kind][0][0]
+    with local(fake, api_key=KEY) as llm:
+        for pad in range(0, 330, 4):
+            fake.routes["POST", "/v1/chat/completions"] = echoing(kind, pad)
+            with pytest.raises(BackendError) as info:
+                run_call(llm, call)
+            shown = str(info.value) + repr(info.value) + str(getattr(info.value, "body", ""))
+            assert KEY[:10] not in shown, pad
+
+
+def test_a_key_in_base_url_shows_nowhere(
+    caplog: pytest.LogCaptureFixture, no_secret: SecretCheck, hung_url: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = hung_url.replace("http://", "http://user:pw-LEAKCHECK-5678@")
+    with OpenAIBackend(base_url=url, model="m", timeout=0.5) as llm:
+        with pytest.raises(BackendTimeout) as info:
+            llm.chat("hi")
+        assert "pw-LEAKCHECK-5678" not in repr(llm)
+    no_secret("pw-LEAKCHECK-5678", info.value, logs=caplog.text)
 
 
 # -- connect --------------------------------------------------------------------------
