@@ -321,7 +321,7 @@ _STRUCTURAL = frozenset(
         Rule.UNESCAPED_QUOTE,
         Rule.MISSING_VALUE,
         Rule.UNQUOTED_VALUE,
-        "unquoted_commas",
+        Rule.UNQUOTED_COMMAS,
         Rule.JSON_REPAIR,
     }
 )

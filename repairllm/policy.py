@@ -118,6 +118,9 @@ class Policy:
 STRICT = Policy(
     name="strict",
     align=False,
+    # The lexical stage's guesses: a placeholder dropped (the list was likely cut short
+    # by the model), an unquoted value read past its commas to the next key.
+    forbid=frozenset({Rule.PLACEHOLDER, Rule.UNQUOTED_COMMAS}),
     coerce=False,
     drop_extra=False,
     fill_defaults=False,

@@ -77,6 +77,11 @@ class Rule(str, Enum):
     WRONG_CLOSER = "wrong_closer", 0.5
     MISSING_CLOSER = "missing_closer", 0.5
     EXTRA_CLOSER = "extra_closer", 0.3
+    LITERAL_NEWLINE = "literal_newline", 0.05
+    GLUED_MEMBERS = "glued_members", 0.2
+    STRAY_QUOTE = "stray_quote", 0.3
+    PLACEHOLDER = "placeholder", 0.5
+    UNQUOTED_COMMAS = "unquoted_commas", 0.5
     MISSING_VALUE = "missing_value", 1.0
     TRUNCATED_STRING = "truncated_string", 1.0
     TRUNCATED_LITERAL = "truncated_literal", 1.0

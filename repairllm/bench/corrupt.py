@@ -545,6 +545,178 @@ def missing_closer(text: str, rng: random.Random) -> str:
     return text[: sig[-count].start].rstrip()
 
 
+# -- shapes real models write: placeholders, stray quotes, glued members, escaped layout,
+# -- unquoted text with commas (each leaves the original value recoverable) -------------
+
+_PLACEHOLDERS: Final = ("...", "...", "\u2026", "<etc>", "etc.", "<...>", "<more items>")
+
+
+def _containers(sig: list[_Token]) -> list[tuple[int, int, list[int]]]:
+    """``(opener, closer, commas)`` indices in ``sig`` of every container, commas at its level."""
+    open_: list[tuple[int, list[int]]] = []
+    found: list[tuple[int, int, list[int]]] = []
+    for index, tok in enumerate(sig):
+        if tok.is_punct(_OPENERS):
+            open_.append((index, []))
+        elif tok.is_punct(_CLOSERS) and open_:
+            opener, commas = open_.pop()
+            found.append((opener, index, commas))
+        elif tok.is_punct(",") and open_:
+            open_[-1][1].append(index)
+    return sorted(found)
+
+
+def placeholder_elements(text: str, rng: random.Random) -> str:
+    """Put a placeholder copied from a prompt's example (``...``, ``…``, ``<etc>``) into
+    one or two containers: mostly last (``[1, 2, ...]``, ``{"a": 1, …}``), sometimes first
+    or between two members. Only bare ones: a quoted ``"..."`` may be a real string.
+
+    Args:
+        text: A JSON text.
+        rng: Source of randomness.
+
+    Returns:
+        The damaged text, or ``text`` when it holds no container.
+    """
+    sig = _significant(text)
+    containers = _containers(sig)
+    if not containers:
+        return text
+    edits: list[tuple[int, int, str]] = []
+    for opener, closer, commas in _some(rng, containers, p_all=0.0, most=2):
+        mark = rng.choice(_PLACEHOLDERS)
+        if closer == opener + 1:
+            edits.append((sig[opener].end, sig[opener].end, mark))
+            continue
+        where = rng.choices(("last", "first", "between"), weights=(6, 1, 2 if commas else 0))[0]
+        if where == "last":
+            comma = "" if sig[closer - 1].is_punct(",") else ","  # after a trailing comma
+            edits.append((sig[closer - 1].end, sig[closer - 1].end, comma + " " + mark))
+        elif where == "first":
+            edits.append((sig[opener].end, sig[opener].end, mark + ", "))
+        else:
+            at = sig[rng.choice(commas)].end
+            edits.append((at, at, " " + mark + ","))
+    return _splice(text, edits)
+
+
+def stray_quote(text: str, rng: random.Random) -> str:
+    """Put a stray quote before the closer of a non-empty container: doubled after the
+    last element (``["a", "b""]``, ``{"a": 1"}``) or after a comma of its own
+    (``["a", "b", "]``). One only: two (``[true"]"}``) can read as a string.
+
+    Args:
+        text: A JSON text.
+        rng: Source of randomness.
+
+    Returns:
+        The damaged text, or ``text`` when every container is empty.
+    """
+    sig = _significant(text)
+    last = [
+        sig[index - 1]
+        for index, _ in _closer_depths(sig)
+        if index > 0 and not sig[index - 1].is_punct(_OPENERS + ",")
+    ]
+    if not last:
+        return text
+    tok = rng.choice(last)
+    return _splice(text, [(tok.end, tok.end, '"' if rng.random() < 0.75 else ', "')])
+
+
+def glued_members(text: str, rng: random.Random) -> str:
+    """Drop the comma and the space between members or elements where a quote or a
+    bracket ends one and starts the next: ``{"a": "x""b": 2}``, ``["a""b"]``, ``}{``.
+
+    Args:
+        text: A JSON text.
+        rng: Source of randomness.
+
+    Returns:
+        The damaged text, or ``text`` when no comma stands between such tokens.
+    """
+    sig = _significant(text)
+    gaps = [
+        (sig[index - 1].end, sig[index + 1].start)
+        for index in range(1, len(sig) - 1)
+        if sig[index].is_punct(",")
+        and sig[index - 1].text[-1] in '"}]'
+        and sig[index + 1].text[0] in '"{['
+    ]
+    if not gaps:
+        return text
+    return _splice(text, [(start, end, "") for start, end in _some(rng, gaps, p_all=0.2, most=3)])
+
+
+def literal_newlines(text: str, rng: random.Random) -> str:
+    """Write the layout outside strings as escapes: ``{\\n  "a": 1\\n}`` with a backslash
+    and an ``n``, as a reply escaped once too often is. Minified text gets an escaped line
+    break after its openers and commas.
+
+    Args:
+        text: A JSON text.
+        rng: Source of randomness.
+
+    Returns:
+        The damaged text, or ``text`` when it holds no container.
+    """
+    tokens = _tokenize(text)
+    breaks = [tok for tok in tokens if tok.kind == "ws" and "\n" in tok.text]
+    if breaks:
+        chosen = breaks if rng.random() < 0.8 else _some(rng, breaks, p_all=0.0)
+        return _splice(
+            text, [(tok.start, tok.end, tok.text.replace("\n", "\\n")) for tok in chosen]
+        )
+    spots = [tok.end for tok in tokens if tok.is_punct("{[,")]
+    spots += [tok.start for tok in tokens if tok.is_punct(_CLOSERS)]
+    if not spots:
+        return text
+    escape = rng.choice(("\\n", "\\n  ", "\\r\\n", "\\n\\t"))
+    return _splice(text, [(at, at, escape) for at in _some(rng, spots, p_all=0.7)])
+
+
+# Text a parser can read unquoted up to the next member: no quote, bracket, colon,
+# comment, escape or line break, a letter first (no number or literal) and no space at
+# either end.
+_UNQUOTABLE: Final = re.compile(r"[A-Za-z][^\"'\\{}\[\]:=#/\x00-\x1f]*[^\s\"'\\{}\[\]:=#/,]")
+_BARE_WORDS: Final = frozenset(
+    {"true", "false", "null", "True", "False", "None", "NaN", "Infinity", "undefined"}
+)
+
+
+def unquoted_commas(text: str, rng: random.Random) -> str:
+    """Drop the quotes of one or two member values that hold a comma:
+    ``{"name": Smith, John, "age": 30}``.
+
+    Args:
+        text: A JSON text.
+        rng: Source of randomness.
+
+    Returns:
+        The damaged text, or ``text`` when no member's value is text with a comma that
+        reads back unquoted.
+    """
+    sig = _significant(text)
+    found = []
+    for index in range(1, len(sig) - 1):
+        tok = sig[index]
+        if tok.kind != "string" or not sig[index - 1].is_punct(":"):
+            continue
+        if not sig[index + 1].is_punct(",}"):
+            continue
+        body = tok.text[1:-1]
+        if "," not in body or not _UNQUOTABLE.fullmatch(body):
+            continue
+        first = _IDENTIFIER_RE.match(body)
+        if first is not None and first.group() in _BARE_WORDS:
+            continue
+        found.append(tok)
+    if not found:
+        return text
+    chosen = _some(rng, found, p_all=0.0, most=2)
+    return _splice(text, [(tok.start, tok.end, tok.text[1:-1]) for tok in chosen])
+
+
 def truncated(text: str, rng: random.Random) -> str:
     """Cut the text at a random point in its last 40%, as a token limit does.
 
@@ -681,6 +853,11 @@ OPERATORS: Final[dict[str, Operator]] = {
     "unescaped_quote": unescaped_quote,
     "wrong_closer": wrong_closer,
     "missing_closer": missing_closer,
+    "placeholder_elements": placeholder_elements,
+    "stray_quote": stray_quote,
+    "glued_members": glued_members,
+    "literal_newlines": literal_newlines,
+    "unquoted_commas": unquoted_commas,
     "truncated": truncated,
     "several_values": several_values,
     "number_symbols": number_symbols,

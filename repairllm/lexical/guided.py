@@ -30,6 +30,7 @@ from .tokens import (
     CONTAINER_RULES,
     DQ_STRING,
     IDENT_KEY,
+    LAYOUT_ESCAPES,
     LITERALS,
     QUOTE_RULE,
     QUOTES,
@@ -56,6 +57,9 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
     """One local fix for the strict parser's complaint ``msg`` at ``pos``, or ``None``."""
     n = len(text)
     ch = text[pos] if pos < n else ""
+    if ch == "\\" and text[pos : pos + 2] in LAYOUT_ESCAPES and not msg.startswith("Invalid"):
+        # ``{\n  "a": 1}``: outside a string the escape can only be the layout it names.
+        return pos, pos + 2, LAYOUT_ESCAPES[text[pos : pos + 2]], Rule.LITERAL_NEWLINE
     prev = prev_nonspace(text, pos)
     if msg.startswith(("Expecting value", "Expecting property name")):
         if ch in "}]" and ch and prev >= 0 and text[prev] == ",":
@@ -111,8 +115,12 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
         ):
             # A word right after a closed string: the "closing" quote was inside the text.
             return prev, prev + 1, '\\"', Rule.UNESCAPED_QUOTE
+        after_quote = space_end(text, pos + 1) if ch == '"' else -1
+        if after_quote >= 0 and text[after_quote : after_quote + 1] in ("]", "}"):
+            return None  # a stray quote before a closer (``["a" "]``), or a string: tier 3
         if ch in '"{[-' or ch.isdigit() or word is not None:
-            return prev + 1, prev + 1, ",", Rule.MISSING_COMMA
+            glued = prev + 1 == pos and ch in '"{[' and text[prev] in '"}]'
+            return prev + 1, prev + 1, ",", Rule.GLUED_MEMBERS if glued else Rule.MISSING_COMMA
         return None
     if msg.startswith("Expecting ':' delimiter"):
         if ch == "=":
@@ -166,6 +174,7 @@ _FAULTS: dict[str, str] = {
     Rule.COMMENT: r"(?P<fault>//[^\n]*|/\*.*?\*/)",
     # A comma right before a closer can only be a trailing one.
     Rule.TRAILING_COMMA: r"(?P<fault>,)(?=[ \t\r\n]*[}\]])",
+    Rule.LITERAL_NEWLINE: r"(?P<fault>\\[nrt])",
     # One member per line with the commas left out: the end of a value (a string, a
     # number, a literal, a closer), a line break, then the start of the next member.
     Rule.MISSING_COMMA: r"(?<=[\"\d}\]el])(?P<fault>)(?=[ \t\r]*\n[ \t\r\n]*"
@@ -206,6 +215,10 @@ def _nothing(token: str) -> str:
     return ""
 
 
+def _layout(token: str) -> str:
+    return LAYOUT_ESCAPES[token]
+
+
 _BULK_FIX: dict[str, Callable[[str], str]] = {
     Rule.SINGLE_QUOTES: _single_quoted,
     Rule.UNQUOTED_KEY: _quoted_key,
@@ -213,6 +226,7 @@ _BULK_FIX: dict[str, Callable[[str], str]] = {
     Rule.MISSING_COMMA: _comma,
     Rule.COMMENT: _nothing,
     Rule.TRAILING_COMMA: _nothing,
+    Rule.LITERAL_NEWLINE: _layout,
 }
 
 

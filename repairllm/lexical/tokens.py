@@ -58,6 +58,20 @@ CONTAINER_RULES = frozenset(
     }
 )
 
+# What may follow a whole element: a delimiter, a line break, a comment, the end.
+_ENDS_ELEMENT = r"(?=[ \t]*(?:[\r\n,\]}]|//|/\*|\\[nrt]|\Z))"
+#: An element a model copied from the prompt's example instead of writing the rest:
+#: ``[1, 2, ...]``, ``{"a": 1, …}``, ``["x", <etc>]``. Bare only: a quoted ``"..."`` is a
+#: real string unless the schema says no string belongs there (:data:`QUOTED_PLACEHOLDER`).
+PLACEHOLDER = re.compile(
+    r"(?:\.{3,}|\u2026+|<[ \t]*(?:\.{3,}|\u2026|etc\.?|and so on|more(?: [a-z]+){0,3})[ \t]*>"
+    r"|etc\.(?:\.\.)?)" + _ENDS_ELEMENT
+)
+QUOTED_PLACEHOLDER = re.compile(r'"(?:\.{3,}|\u2026+)"' + _ENDS_ELEMENT)
+#: Whitespace written as its escape outside any string (``{\n  "a": 1\n}``): the reply
+#: was escaped once too often, or a model wrote the layout it saw in an escaped example.
+LAYOUT_ESCAPES = {"\\n": "\n", "\\r": "\r", "\\t": "\t"}
+
 JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?\Z")
 LITERAL_PREFIXES = ("true", "false", "null", "True", "False", "None")
 Edit = tuple[int, int, str, str]  # start, end, replacement, rule

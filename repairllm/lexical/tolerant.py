@@ -30,9 +30,12 @@ from .tokens import (
     IDENT_TAIL,
     JSON_NUMBER,
     KEY,
+    LAYOUT_ESCAPES,
     LITERAL_PREFIXES,
     LITERALS,
+    PLACEHOLDER,
     QUOTE_RULE,
+    QUOTED_PLACEHOLDER,
     QUOTES,
     VALUE,
     WORD,
@@ -51,6 +54,7 @@ from .tokens import (
 _NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 _DQ_VALID = re.compile(r'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"')
 _UNQUOTED_KEY = re.compile(r"[^\s:,{}\[\]\"']+(?:[ \t]+[^\s:,{}\[\]\"']+)*(?=[ \t]*[:=])")
+_PLACEHOLDER_START = ".<e\u2026"
 _UNQUOTED_VALUE = {
     "{": re.compile(r"[^,}\]\n]*"),
     "[": re.compile(r"[^,\]}\n]*"),
@@ -92,6 +96,7 @@ class Tolerant:
         self.completed = False
         self.done = False
         self._prose_from = -1  # see starts_prose
+        self.layout_escapes = False  # a \n outside strings was read as a line break
 
     # -- bookkeeping
 
@@ -189,6 +194,11 @@ class Tolerant:
             ch = text[pos]
             if ch in " \t\r\n\ufeff\u00a0":
                 pos += 1
+            elif ch == "\\" and text[pos : pos + 2] in LAYOUT_ESCAPES:
+                escape = text[pos : pos + 2]
+                self.fix(Rule.LITERAL_NEWLINE, escape, LAYOUT_ESCAPES[escape])
+                self.layout_escapes = True
+                pos += 2
             elif (ch == "/" and text.startswith(("//", "/*"), pos)) or (
                 ch == "#" and not self.hash_is_value()
             ):
@@ -240,7 +250,18 @@ class Tolerant:
             self.stack.append(_Frame(ch, node, len(self.out) + 1))
             self.out.append(ch)
             return pos + 1
+        if ch in _PLACEHOLDER_START and frame is not None:
+            placeholder = PLACEHOLDER.match(text, pos)
+            if placeholder is not None:
+                return self.drop_placeholder(pos, placeholder.end(), frame)
         if ch == '"':
+            if frame is not None and frame.kind == "[":
+                if self.stray_quote(pos, key=False):
+                    self.fix(Rule.STRAY_QUOTE, ch, None)
+                    return pos + 1
+                quoted = QUOTED_PLACEHOLDER.match(text, pos)
+                if quoted is not None and self.wants_no_string():
+                    return self.drop_placeholder(pos, quoted.end(), frame)
             return self.dq_string(pos, key=False)
         if ch in QUOTES:
             return self.other_string(pos, key=False)
@@ -312,12 +333,23 @@ class Tolerant:
             return self.close(pos, frame)
         if ch == ":" and frame.kind == "{":
             raise LexicalError(f"unexpected ':' at offset {pos}")
+        if ch == '"' and self.stray_quote(pos, key=False):
+            self.fix(Rule.STRAY_QUOTE, ch, None)
+            return pos + 1
+        if ch in _PLACEHOLDER_START:
+            placeholder = PLACEHOLDER.match(text, pos)
+            if placeholder is not None:
+                # ``[1, 2 ...]``: no comma before it, so nothing to take with it.
+                self.fix(Rule.PLACEHOLDER, placeholder.group(), None)
+                return placeholder.end()
         if frame.kind == "{" and not (
             ch in '"' or ch in QUOTES or _UNQUOTED_KEY.match(text, pos) is not None
         ):
             raise LexicalError(f"expected ',' or '}}' at offset {pos}")
-        # Another member or element with no comma before it.
-        self.fix(Rule.MISSING_COMMA, None, ",")
+        # Another member or element with no comma before it; glued to the one before
+        # when nothing at all separates them (``"x""b": 2``, ``}{``).
+        glued = ch in '"{[' and text[pos - 1] in '"}]'
+        self.fix(Rule.GLUED_MEMBERS if glued else Rule.MISSING_COMMA, None, ",")
         frame.comma_at = len(self.out)
         self.out.append(",")
         frame.after_comma = True
@@ -333,7 +365,14 @@ class Tolerant:
         text = self.text
         ch = text[pos]
         if ch == '"':
+            if self.stray_quote(pos, key=True):
+                self.fix(Rule.STRAY_QUOTE, ch, None)
+                return pos + 1
             return self.dq_string(pos, key=True)
+        if ch in _PLACEHOLDER_START:
+            placeholder = PLACEHOLDER.match(text, pos)
+            if placeholder is not None:
+                return self.drop_placeholder(pos, placeholder.end(), frame)
         if ch in QUOTES:
             return self.other_string(pos, key=True)
         if ch in "}]":
@@ -407,6 +446,60 @@ class Tolerant:
             self.fix(Rule.TRAILING_COMMA, ",", None, container=True)
             if frame.kind == "[":
                 frame.index -= 1
+
+    def drop_placeholder(self, pos: int, end: int, frame: _Frame) -> int:
+        """Drop a placeholder (``...``) where an element, a key or a member's value is due.
+
+        What the model wrote for it goes too: the comma before it, or the comma after it
+        when it comes first, and the key of a member whose value it is (``"b": ...``).
+        """
+        text = self.text
+        self.fix(Rule.PLACEHOLDER, text[pos:end], None)
+        del self.out[frame.member_at :]
+        if frame.comma_at >= 0 and frame.member_at == frame.comma_at:
+            if frame.kind == "[":
+                frame.index -= 1
+            frame.state = AFTER
+            frame.after_comma = False
+            return end
+        frame.state = KEY if frame.kind == "{" else VALUE
+        k = self.space_end(end)
+        return k + 1 if k < self.n and text[k] == "," else end
+
+    def stray_quote(self, pos: int, *, key: bool) -> bool:
+        """Whether the ``"`` at ``pos`` stands alone before a closer: ``["a", "b""]``.
+
+        Only when no string that ends well starts there (``["a" "]"]`` is two strings).
+        """
+        if not self.before_closer(pos + 1):
+            return False
+        valid = _DQ_VALID.match(self.text, pos)
+        return valid is None or not self.string_ends_at(valid.end() - 1, key)
+
+    def before_closer(self, k: int) -> bool:
+        """Whether only whitespace stands between ``k`` and a closer."""
+        k = self.space_end(k)
+        return k < self.n and self.text[k] in "]}"
+
+    def space_end(self, k: int) -> int:
+        """``k`` past whitespace, and past the layout written as escapes (``\\n``): after
+        a quote or a value either is outside any string (see :meth:`skip`)."""
+        text = self.text
+        n = self.n
+        while k < n:
+            ch = text[k]
+            if ch in " \t\r\n":
+                k += 1
+            elif ch == "\\" and text[k : k + 2] in LAYOUT_ESCAPES:
+                k += 2
+            else:
+                break
+        return k
+
+    def wants_no_string(self) -> bool:
+        """Whether the schema says what belongs here, and a string does not."""
+        types = self.types_here()
+        return types != ANY and "string" not in types
 
     def finish(self) -> None:
         """The text ended: complete what is open, as a reply cut off by a token limit needs.
@@ -493,6 +586,17 @@ class Tolerant:
             # and the reply was cut off inside it.
             truncated = first_end < 0
             j = n if truncated else first_end
+        elif (
+            not key
+            and closer == '"'
+            and text.startswith('"', j + 1)
+            and self.before_closer(j + 2)
+            and strip_escapes(text[pos + 1 : j]).count('"') % 2 == 1
+        ):
+            # ``["He said "hi""]``: an inner quote is still open, so the first of the two
+            # quotes before the closer is hers and the second ends the string (with an even
+            # count, as in ``"b""]``, the second is a stray one).
+            j += 1
         body = text[pos + 1 : j]
         if opener == "'":
             body = body.replace("\\'", "'")
@@ -519,9 +623,7 @@ class Tolerant:
         """Whether the quote at ``j`` really closes the string (what follows must fit)."""
         text = self.text
         n = self.n
-        k = j + 1
-        while k < n and text[k] in " \t\r\n":
-            k += 1
+        k = self.space_end(j + 1)
         if k >= n:
             return True
         nxt = text[k]
@@ -531,8 +633,9 @@ class Tolerant:
             return True
         if nxt == ",":
             return self.plausible_after_comma(k + 1)
-        # Another string right after is a missing comma; so is a value on the next line.
-        if nxt == '"' or "\n" in text[j + 1 : k]:
+        # Another string right after is a missing comma; so is a value on the next line
+        # (a line break written as an escape too).
+        if nxt == '"' or "\n" in text[j + 1 : k] or "\\n" in text[j + 1 : k]:
             return True
         # So is a key the schema knows, with its colon (``"a"b:1``, minified): a quote
         # inside the text is far less likely to be followed by exactly that.
@@ -542,14 +645,13 @@ class Tolerant:
     def plausible_after_comma(self, k: int) -> bool:
         text = self.text
         n = self.n
-        while k < n and text[k] in " \t\r\n":
-            k += 1
+        k = self.space_end(k)
         if k >= n:
             return True
         ch = text[k]
         frame = self.stack[-1] if self.stack else None
         in_object = frame is not None and frame.kind == "{"
-        if ch in "}]" or is_comment(text, k):
+        if ch in "}]" or is_comment(text, k) or PLACEHOLDER.match(text, k) is not None:
             return True
         if in_object:
             if ch == '"' or ch in QUOTES:
@@ -612,14 +714,24 @@ class Tolerant:
 
     def unquoted_value(self, pos: int, frame: _Frame) -> int:
         text = self.text
-        match = _UNQUOTED_VALUE[frame.kind].match(text, pos)
-        end = match.end() if match is not None else pos
+        end = self.segment_end(frame.kind, pos)
+        rule = Rule.UNQUOTED_VALUE
         if frame.kind == "{":
             keys = self.known_keys()
-            if keys:
-                cut = next_key(text, pos, end, keys, frame.key)
-                if cut is not None:
-                    end = cut
+            start = pos
+            while True:
+                if keys:
+                    cut = next_key(text, start, end, keys, frame.key)
+                    if cut is not None:
+                        end = cut
+                        break
+                if end >= self.n or text[end] != "," or self.member_follows(end + 1, keys):
+                    break
+                # No member after the comma: it is part of the text (``Smith, John``),
+                # which runs on to the next key (a guess, dearer than a plain value).
+                rule = Rule.UNQUOTED_COMMAS
+                start = end + 1
+                end = self.segment_end(frame.kind, start)
         raw = text[pos:end].rstrip()
         if not raw:
             raise LexicalError(f"unexpected {text[pos]!r} at offset {pos}")
@@ -629,7 +741,34 @@ class Tolerant:
         if end >= self.n:
             self.truncated = True
             self.cut = len(self.fixes)
-        self.fix(Rule.UNQUOTED_VALUE, raw, token)
+        self.fix(rule, raw, token)
         self.out.append(token)
         self.complete()
         return pos + len(text[pos:end].rstrip()) if end < self.n else end
+
+    def segment_end(self, kind: str, start: int) -> int:
+        """Where an unquoted value that starts at ``start`` stops: a delimiter, a line end."""
+        text = self.text
+        match = _UNQUOTED_VALUE[kind].match(text, start)
+        end = match.end() if match is not None else start
+        if self.layout_escapes and "\\" in text[start:end]:
+            for escape in ("\\n", "\\r"):
+                found = text.find(escape, start, end)
+                if found >= 0:
+                    end = found
+        return end
+
+    def member_follows(self, k: int, keys: frozenset[str]) -> bool:
+        """Whether a member (or the end of the object) follows a comma before ``k``."""
+        text = self.text
+        n = self.n
+        while k < n and text[k] in " \t":
+            k += 1
+        if k >= n or text[k] in '\r\n}]{["' or text[k] in QUOTES or is_comment(text, k):
+            return True
+        if self.layout_escapes and text[k : k + 2] in LAYOUT_ESCAPES:
+            return True
+        if IDENT_KEY.match(text, k) is not None:
+            return True
+        key = _UNQUOTED_KEY.match(text, k)
+        return key is not None and (not keys or key.group() in keys)

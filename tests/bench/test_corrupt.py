@@ -167,13 +167,22 @@ def test_registry_shape() -> None:
         "unescaped_quote",
         "wrong_closer",
         "missing_closer",
+        "placeholder_elements",
+        "stray_quote",
+        "glued_members",
+        "literal_newlines",
+        "unquoted_commas",
         "truncated",
     ]
     assert frozenset({"truncated"}) == LOSSY
     assert set(NAMES) >= WRAPPERS
 
 
-@pytest.mark.parametrize("name", NAMES, ids=NAMES)
+# Only text with a comma in it can be unquoted_commas' damage (see its own test below).
+_COMMON = [name for name in NAMES if name != "unquoted_commas"]
+
+
+@pytest.mark.parametrize("name", _COMMON, ids=_COMMON)
 def test_operator_damages_most_documents(name: str) -> None:
     damaged = sum(_damage(name, text, seed) != text for seed, (_, text) in enumerate(DOCS))
     assert damaged >= 0.8 * len(DOCS), f"{name} damaged only {damaged}/{len(DOCS)}"
@@ -353,3 +362,98 @@ def test_serialize_styles(style: str) -> None:
 def test_serialize_unknown_style() -> None:
     with pytest.raises(ValueError, match="yaml"):
         serialize({"a": 1}, "yaml", random.Random(0))
+
+
+# --------------------------------------------------------------------------- #
+# Shapes real models write: placeholders, stray quotes, glued members, escaped
+# layout, unquoted text with commas. repairllm reads each back exactly.
+# --------------------------------------------------------------------------- #
+
+
+def _with_commas(count: int = 20) -> list[tuple[Any, str]]:
+    docs = []
+    for seed in range(count):
+        rng = random.Random(seed)
+        value = {
+            "name": rng.choice(("Smith, John", "Lee, Ann, PhD")),
+            "note": "All items were delivered, but one box was damaged.",
+            "items": [{"sku": "A-1", "label": "red, large"}],
+            "count": rng.randint(1, 9),
+        }
+        docs.append((value, serialize(value, "pretty" if seed % 2 else "minified", rng)))
+    return docs
+
+
+COMMA_DOCS = _with_commas()
+
+
+@pytest.mark.parametrize("name", MODEL_SHAPES, ids=MODEL_SHAPES)
+def test_model_shape_reads_back_exactly(name: str) -> None:
+    from repairllm import repair
+
+    damaged_count = 0
+    for seed, (value, text) in enumerate(DOCS + COMMA_DOCS):
+        damaged = _damage(name, text, seed)
+        if damaged == text:
+            continue
+        damaged_count += 1
+        with pytest.raises(ValueError):
+            json.loads(damaged)
+        assert repair(damaged) == value, damaged
+    assert damaged_count >= len(COMMA_DOCS)
+
+
+def test_unquoted_commas_damages_text_with_commas() -> None:
+    for seed, (_, text) in enumerate(COMMA_DOCS):
+        damaged = _damage("unquoted_commas", text, seed)
+        assert damaged != text
+        assert damaged.count('"') < text.count('"')
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("placeholder_elements", '"just a string"'),
+        ("stray_quote", "[]"),
+        ("stray_quote", "{}"),
+        ("glued_members", "[1, 2, true]"),
+        ("literal_newlines", "42"),
+        ("unquoted_commas", '{"a": "no comma"}'),
+        ("unquoted_commas", '["a, b"]'),
+        ("unquoted_commas", '{"a, b": 1}'),
+        ("unquoted_commas", '{"a": "x, y: z"}'),
+        ("unquoted_commas", '{"a": "true, false"}'),
+        ("unquoted_commas", '{"a": "1, 2"}'),
+        ("unquoted_commas", '{"a": "x, \\"y\\""}'),
+        ("unquoted_commas", '{"a": "x, y "}'),
+    ],
+)
+def test_model_shape_unchanged_when_class_cannot_apply(name: str, text: str) -> None:
+    for seed in range(20):
+        assert OPERATORS[name](text, random.Random(seed)) == text
+
+
+def test_model_shapes_leave_strings_alone() -> None:
+    from repairllm import repair
+
+    value = {"a": "x, y ... etc. \\n", "b": ['"]"', "<etc>"], "c": [{"d": "..."}]}
+    for style in ("pretty", "minified"):
+        text = serialize(value, style, random.Random(0))
+        for name in MODEL_SHAPES:
+            for seed in range(20):
+                damaged = OPERATORS[name](text, random.Random(seed))
+                assert repair(damaged) == value, (name, damaged)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("glued_members", '{"a": "x", "b": [1]}', '{"a": "x""b": [1]}'),
+        ("stray_quote", '["a"]', '["a""]'),
+        ("literal_newlines", '{\n  "a": 1\n}', '{\\n  "a": 1\\n}'),
+        ("unquoted_commas", '{"a": "x, y", "b": 1}', '{"a": x, y, "b": 1}'),
+    ],
+)
+def test_model_shape_examples(name: str, text: str, expected: str) -> None:
+    outputs = {OPERATORS[name](text, random.Random(seed)) for seed in range(30)}
+    assert expected in outputs
