@@ -16,8 +16,10 @@ later candidate can beat.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 
 from .lexical.strict import SCAN_VALUE
 from .lexical.tokens import open_stack
@@ -27,19 +29,40 @@ from .rules import Rule
 __all__ = ["Candidate", "candidates", "split_think"]
 
 
-_THINK_OPEN = re.compile(r"<(think|thinking|thought|reasoning)>", re.IGNORECASE)
-_THINK_CLOSED = re.compile(
-    r"<(think|thinking|thought|reasoning)>.*?</\1>\s*", re.IGNORECASE | re.DOTALL
-)
-_THINK_CLOSE_ONLY = re.compile(r"</(think|thinking|thought|reasoning)>", re.IGNORECASE)
+# The lookahead on the first letter is what the alternatives need anyway; it lets the
+# engine turn away every other ``<`` at once (a case-insensitive alternation tried at
+# each of a million ``<`` costs half a second).
+_THINK_OPEN = re.compile(r"<(?=[tr])(think|thinking|thought|reasoning)>", re.IGNORECASE)
+_THINK_CLOSE_ONLY = re.compile(r"</(?=[tr])(think|thinking|thought|reasoning)>", re.IGNORECASE)
+_SPACE = re.compile(r"\s*")
 # The patterns here are on the standard library's engine, which is faster than `regex`
 # on simple patterns and has less overhead per call. A fence's body is written as a loop that
-# stops at the closing fence (one alternative per fence kind) rather than as a lazy
-# ``.*?`` checked against a backreference at every character: four times faster.
-_FENCE = re.compile(
-    r"```[ \t]*[\w.+-]*[^\n]*\n(?P<body>[^`]*(?:`(?!``)[^`]*)*)(?:```|\Z)"
-    r"|~~~[ \t]*[\w.+-]*[^\n]*\n(?P<tbody>[^~]*(?:~(?!~~)[^~]*)*)(?:~~~|\Z)"
-)
+# stops at the closing fence (one pattern per fence kind) rather than as a lazy ``.*?``
+# checked against a backreference at every character: four times faster. The opening
+# line is searched for only up to the text's last newline: past it no fence can open,
+# and a search that reached the end of the text from every backtick there would be
+# quadratic (a run of backticks).
+_FENCE_OPEN = re.compile(r"```[^\n]*\n|~~~[^\n]*\n")
+_FENCE_BODY = {
+    "`": re.compile(r"[^`]*(?:`(?!``)[^`]*)*"),
+    "~": re.compile(r"[^~]*(?:~(?!~~)[^~]*)*"),
+}
+
+
+def _fences(text: str) -> Iterator[tuple[int, str]]:
+    """The start and body of each fenced block, closed or running to the end."""
+    stop = text.rfind("\n") + 1
+    pos = 0
+    while True:
+        opened = _FENCE_OPEN.search(text, pos, stop)
+        if opened is None:
+            return
+        body = _FENCE_BODY[text[opened.start()]].match(text, opened.end())
+        assert body is not None  # both patterns match the empty string
+        yield body.start(), body.group()
+        pos = body.end() + 3  # the closing fence, or past the end
+
+
 # Tag pairs, closed or not: ``[CONTENT]…[/CONTENT]`` and ``<json>…</json>``. Two
 # patterns, each starting with its own literal, which the engine finds at memchr speed;
 # one pattern with both as alternatives tried every position (eight times slower).
@@ -47,7 +70,7 @@ _TAG_BRACKET = re.compile(
     r"\[(?P<name>[A-Z][A-Z_]*)\](?P<body>.*?)(?:\[/(?P=name)\]|\Z)", re.DOTALL | re.IGNORECASE
 )
 _TAG_ANGLE = re.compile(
-    r"<(?P<name>json|output|answer|result|response|data|content|final)>(?P<body>.*?)"
+    r"<(?=[joardcf])(?P<name>json|output|answer|result|response|data|content|final)>(?P<body>.*?)"
     r"(?:</(?P=name)>|\Z)",
     re.DOTALL | re.IGNORECASE,
 )
@@ -55,16 +78,24 @@ _TAG_ANGLE = re.compile(
 
 def _tags(text: str) -> Iterator[re.Match[str]]:
     """Tag pairs in order of their start; one inside another's body is part of that body."""
+    # Each pattern's next match is kept until the scan passes its start: searching both
+    # again after every pair would rescan the text up to a far one each time (many
+    # ``[A]x[/A]`` and one ``<json>`` at the end: quadratic).
     pos = 0
-    while True:
-        bracket = _TAG_BRACKET.search(text, pos)
-        angle = _TAG_ANGLE.search(text, pos)
-        if bracket is None or (angle is not None and angle.start() < bracket.start()):
-            if angle is None:
-                return
-            bracket = angle
-        yield bracket
-        pos = bracket.end()
+    bracket = _TAG_BRACKET.search(text)
+    angle = _TAG_ANGLE.search(text)
+    while bracket is not None or angle is not None:
+        if bracket is not None and (angle is None or bracket.start() <= angle.start()):
+            found = bracket
+        else:
+            assert angle is not None
+            found = angle
+        yield found
+        pos = found.end()
+        if bracket is not None and bracket.start() < pos:
+            bracket = _TAG_BRACKET.search(text, pos)
+        if angle is not None and angle.start() < pos:
+            angle = _TAG_ANGLE.search(text, pos)
 
 
 # Strings are consumed whole so brackets inside them do not count; an unterminated
@@ -108,11 +139,16 @@ class _Mapped:
 
     def offset(self, start: int, length: int) -> int:
         """Where ``text[start:start + length]`` lies in the reply; -1 if it was spliced."""
-        for i, (at, origin) in enumerate(self.runs):
-            run_end = self.runs[i + 1][0] if i + 1 < len(self.runs) else len(self.text)
-            if at <= start < run_end:
-                return origin + start - at if start + length <= run_end else -1
-        return -1
+        # The run holding ``start``, found by bisection: a reply with many reasoning
+        # blocks has as many runs, and every candidate asks.
+        i = bisect_right(self.runs, start, key=itemgetter(0)) - 1
+        if i < 0:
+            return -1
+        at, origin = self.runs[i]
+        run_end = self.runs[i + 1][0] if i + 1 < len(self.runs) else len(self.text)
+        if start >= run_end:
+            return -1
+        return origin + start - at if start + length <= run_end else -1
 
 
 def split_think(text: str) -> tuple[str, list[str]]:
@@ -134,13 +170,21 @@ def _split_think(text: str) -> tuple[_Mapped, list[_Mapped]]:
         _THINK_OPEN.search(text) is None and _THINK_CLOSE_ONLY.search(text) is None
     ):
         return _Mapped.of(text), thoughts
-    body = _Mapped("", ())
-    last = 0
-    for match in _THINK_CLOSED.finditer(text):
-        body += _Mapped.of(text, last, match.start())
-        thoughts.append(_Mapped.of(text, match.start(), match.end()))
-        last = match.end()
-    body += _Mapped.of(text, last)
+    # The text between the blocks, joined once (``+`` in a loop copies it each time).
+    pieces: list[str] = []
+    runs: list[tuple[int, int]] = []
+    size = last = 0
+    for start, end in _closed_thinks(text):
+        if start > last:
+            pieces.append(text[last:start])
+            runs.append((size, last))
+            size += start - last
+        thoughts.append(_Mapped(text[start:end], ((0, start),)))
+        last = end
+    if last < len(text):
+        pieces.append(text[last:])
+        runs.append((size, last))
+    body = _Mapped("".join(pieces), tuple(runs))
     closers = list(_THINK_CLOSE_ONLY.finditer(body.text))
     if closers:
         thoughts.append(body.slice(0, closers[-1].start()))
@@ -152,6 +196,73 @@ def _split_think(text: str) -> tuple[_Mapped, list[_Mapped]]:
         thoughts.append(body.slice(opened.start(), len(body.text)))
         body = body.slice(0, opened.start()) + body.slice(opened.end(), len(body.text))
     return body, thoughts
+
+
+def _closed_thinks(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each closed reasoning block, trailing whitespace included.
+
+    The blocks ``<(think|…)>.*?</\\1>\\s*`` finds left to right, found in one pass
+    (that pattern, retried at each of n unclosed openers, is quadratic): an opener ends
+    at the first closer of its name after it; one with no such closer opens no block,
+    and the search goes on at the next opener, for the names that still have a closer
+    ahead (so a million unclosed openers cost one search, not a million).
+    """
+    first = _THINK_OPEN.search(text)
+    if first is None:
+        return
+    closers: dict[str, list[tuple[int, int]]] = {}
+    for match in _THINK_CLOSE_ONLY.finditer(text, first.end()):
+        closers.setdefault(_tag_key(match.group(1)), []).append(match.span())
+    seen = dict.fromkeys(closers, 0)  # per name, the closers already passed
+    # The four names told apart by length; only those with a closer left are searched.
+    openers = _THINK_OPENERS[frozenset(map(len, closers))] if closers else None
+    pos = first.start()
+    while openers is not None:
+        opener = openers.search(text, pos)
+        if opener is None:
+            return
+        pos = opener.end()
+        key = _tag_key(opener.group(1))
+        ours = closers.get(key)
+        if ours is None:
+            continue  # spelled unlike every closer left, as the backreference compares
+        k = seen[key]
+        while k < len(ours) and ours[k][0] < pos:
+            k += 1
+        seen[key] = k
+        if k == len(ours):
+            del closers[key]  # no closer of this name after it: unclosed, and so are the rest
+            openers = _THINK_OPENERS[frozenset(map(len, closers))] if closers else None
+            continue
+        space = _SPACE.match(text, ours[k][1])
+        assert space is not None  # ``\s*`` matches everywhere
+        pos = space.end()
+        yield opener.start(), pos
+
+
+# How the engine compares a backreference under IGNORECASE: character by character,
+# each lowered by its simple mapping (so "İ" is "i", but "ı" and "ſ" stay themselves).
+_SIMPLE_LOWER = str.maketrans({"\u0130": "i", "\u212a": "k"})
+
+
+def _tag_key(name: str) -> str:
+    return name.lower() if name.isascii() else name.translate(_SIMPLE_LOWER).lower()
+
+
+def _think_openers() -> dict[frozenset[int], re.Pattern[str]]:
+    """An opening-tag pattern for each set of names (by length) still worth looking for."""
+    names = {len(n): n for n in ("think", "thinking", "thought", "reasoning")}
+    found: dict[frozenset[int], re.Pattern[str]] = {}
+    for mask in range(1, 16):
+        lengths = frozenset(length for i, length in enumerate(sorted(names)) if mask >> i & 1)
+        words = "|".join(names[length] for length in sorted(lengths, key=_THINK_ORDER.index))
+        first = "".join(sorted({names[length][0] for length in lengths}))
+        found[lengths] = re.compile(rf"<(?=[{first}])({words})>", re.IGNORECASE)
+    return found
+
+
+_THINK_ORDER = (5, 8, 7, 9)  # the alternatives' order in the patterns above
+_THINK_OPENERS = _think_openers()
 
 
 def spans(text: str, *, limit: int = 64) -> Iterator[tuple[int, int, bool]]:
@@ -265,22 +376,14 @@ def candidates(
     rank = 1
     if not go_on(Rule.FENCED_BLOCK):
         return
-    blocks: list[Candidate] = []
-    for match in _FENCE.finditer(body):
-        group = "body" if match.group("body") is not None else "tbody"
-        found = match.group(group)
-        start = mapped.offset(match.start(group), len(found))
-        blocks.append(Candidate(found, Rule.FENCED_BLOCK, start, rank))
+    for at, found, rule in _blocks(body):
+        if count >= limit:
+            return  # nothing more can be yielded
+        if found.strip() not in seen:  # many copies of one block cost a lookup each
+            cand = Candidate(found, rule, mapped.offset(at, len(found)), rank)
+            if fresh(cand):
+                yield cand
         rank += 1
-    if "[" in body or "<" in body:
-        for match in _tags(body):
-            found = match.group("body")
-            start = mapped.offset(match.start("body"), len(found))
-            blocks.append(Candidate(found, Rule.TAGGED_BLOCK, start, rank))
-            rank += 1
-    for cand in blocks:
-        if fresh(cand):
-            yield cand
 
     if not go_on(Rule.JSON_SPAN):
         return
@@ -304,6 +407,8 @@ def candidates(
     if thoughts and not go_on(Rule.INSIDE_THINK):
         return
     for thought in thoughts:
+        if count >= limit:
+            return  # nothing more can be yielded; many blocks would each be scanned
         for cand in _span_candidates(thought, rank, Rule.INSIDE_THINK, Rule.INSIDE_THINK):
             if fresh(cand):
                 yield cand
@@ -327,6 +432,15 @@ def _joined_values(mapped: _Mapped, rank: int) -> Candidate | None:
     joined = "[" + ", ".join(text[start:end] for start, end in found) + "]"
     first, last = found[0][0], found[-1][1]
     return Candidate(joined, Rule.JOINED_VALUES, mapped.offset(first, last - first), rank)
+
+
+def _blocks(body: str) -> Iterator[tuple[int, str, str]]:
+    """``(start, text, rule)`` of each fenced block, then of each tag pair."""
+    for at, found in _fences(body):
+        yield at, found, Rule.FENCED_BLOCK
+    if "[" in body or "<" in body:
+        for match in _tags(body):
+            yield match.start("body"), match.group("body"), Rule.TAGGED_BLOCK
 
 
 def _span_candidates(
