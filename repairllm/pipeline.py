@@ -18,6 +18,7 @@ from .errors import AmbiguousRepair, InvalidInput, NoJSONFound, RepairFailed
 from .extract import candidates
 from .ledger import Fix, Issue, Ledger
 from .lexical import (
+    JsonRepairBudget,
     LastResort,
     LexicalError,
     NotJSON,
@@ -292,10 +293,11 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
             continue
         json_like = True
         consider(cand, parsed)
+    budget = JsonRepairBudget()  # what json-repair may read for this reply, in all
     for cand in deferred:
         if not worth(cand.rule, policy.cost(Rule.JSON_REPAIR)):
             continue
-        fallback = via_json_repair(cand.text, policy)
+        fallback = via_json_repair(cand.text, policy, budget)
         if fallback is not None:
             consider(cand, fallback)
     if valid:
@@ -308,6 +310,7 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
             raise RepairFailed(raw, prose, ["prose_answer: the value read from prose is invalid"])
         raise NoJSONFound(raw)
     reasons = [f"{cand.rule} at offset {cand.start}: {exc}" for cand, exc in failures]
+    reasons += budget.refusals
     raise RepairFailed(raw, best_invalid, reasons)
 
 

@@ -43,7 +43,7 @@ from .errors import (
     number_out_of_range,
     too_deep,
 )
-from .fallback import JSON_REPAIR_MAX, via_json_repair
+from .fallback import JsonRepairBudget, refusal, via_json_repair
 from .guided import guided
 from .result import Parsed
 from .strict import exceeds_int_digits, infinite_number, may_overflow, strict_loads
@@ -51,6 +51,7 @@ from .tokens import QUOTES, starts_literal
 from .tolerant import Tolerant
 
 __all__ = [
+    "JsonRepairBudget",
     "LastResort",
     "LexicalError",
     "NotJSON",
@@ -108,8 +109,11 @@ def parse(
     except (NotJSON, TrailingText, TrailingProse):
         raise  # the extraction's business: json-repair would read the prose as JSON
     except LexicalError as exc:
-        if not policy.json_repair or len(text) > JSON_REPAIR_MAX:
+        if not policy.json_repair:
             raise
+        why = refusal(text)
+        if why is not None:
+            raise LexicalError(f"{exc}; {why}") from None
         if not last_resort:
             raise LastResort(str(exc)) from None
         fallback = via_json_repair(text, policy)
