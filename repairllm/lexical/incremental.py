@@ -4,7 +4,14 @@
 containers, the scan position, where an unfinished string may end) so each
 character is scanned once. It yields nothing itself; ask it for :meth:`snapshot`
 whenever :meth:`feed` says a member completed. A snapshot copies only the open
-containers along the current path, so completed subtrees are shared, not copied.
+containers along the current path, so completed subtrees are shared, not copied; when
+nothing completed since the last, it is the last one again.
+
+Copying the open containers costs their size, which grows with the reply (a list of a
+million numbers, a hundred thousand levels), so :meth:`feed` paces the snapshots it
+asks for: one is due when a member completed and its copy costs no more than a few
+times the text read since the last one (or is small, or the value is complete). All
+snapshots together then cost time linear in the reply, as the scan does.
 
 A reply that is not strict JSON (single quotes, unquoted keys ...) switches the
 parser to a fallback that repairs the whole buffer again only when it has doubled
@@ -47,6 +54,16 @@ _WORDS = {"true": True, "false": False, "null": None}
 # Text after a number or word that may still belong to it ("-3" + "e2", "nul" + "l").
 _GROWING_TAIL = re.compile(r"[0-9.eE+\-a-z]*")
 _GROWING = re.compile(r"-?[0-9.eE+-]*|t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?")
+# What keeps an unmatched number-like tail growing (``_GROWING``'s first alternative).
+_GROWING_NUMBER = re.compile(r"[0-9.eE+-]*")
+_SPACE = re.compile(r"\s*")
+# What copying the open containers costs, in copied members: a container costs as much
+# as this many members (a Python step against a C loop), ...
+_FRAME_COST = 32
+# ... and a snapshot is due when that is at most this, ...
+_SNAPSHOT_SMALL = 256
+# ... or at most this many times the characters read since the last due snapshot.
+_SNAPSHOT_PACE = 4
 
 
 class _Frame:
@@ -94,26 +111,53 @@ class IncrementalParser:
         self._fb_depth = 0
         self._fb_quote = ""
         self._fb_escape = False
+        self._lead = 0  # leading whitespace scanned so far, while the start is undecided
+        # While a number or word touching the end may still grow: where its scan
+        # resumes (else -1), and the characters that keep it growing. More of those
+        # change nothing, so the token is not matched again from its start each chunk.
+        self._wait_scan = -1
+        self._wait_chars = _GROWING_TAIL
+        # Pacing the snapshots (see the module's docstring).
+        self._open_size = 0  # members of the open containers, plus _FRAME_COST for each
+        self._pending = False  # something completed since the last due snapshot
+        self._due_at = 0  # len(text) at the last due snapshot
+        self._last: Any = None  # the last snapshot, while ``_fresh``: nothing placed since
+        self._fresh = False
 
     # -- feeding ------------------------------------------------------------------------
 
     def feed(self, chunk: str) -> bool:
-        """Add text; return whether a value or member completed (a new snapshot is due)."""
+        """Add text; return whether a new snapshot is due.
+
+        It is due when a value or member completed and the snapshot is cheap next to the
+        text read since the last due one (see the module's docstring), and always when
+        the value completes; what completed while none was due shows in the next one.
+        """
         if not chunk:
             return False
-        self.text += chunk
+        # Extended in place: with the attribute's reference dropped, ``+=`` on the only
+        # one left grows the string, where ``self.text += chunk`` copied the whole
+        # buffer for every chunk (1 MB in 4-character chunks: 78 s).
+        text = self.text
+        self.text = ""
+        text += chunk
+        self.text = text
+        del text
         if self.complete:
             return False
         if self.fallback:
             self._count_brackets()
             return self._fallback_due(final=self.complete)
-        return self._scan(final=False)
+        return self._due(self._scan(final=False))
 
     def close(self) -> bool:
-        """The stream ended: numbers and words touching the end are now complete."""
+        """The stream ended: numbers and words touching the end are now complete.
+
+        Returns whether a snapshot is due: something completed since the last due one.
+        """
         if self.fallback:
             return self._fallback_due(final=True)
-        return self._scan(final=True)
+        return self._due(self._scan(final=True), final=True)
 
     @property
     def end(self) -> int | None:
@@ -127,28 +171,62 @@ class IncrementalParser:
         return self._fb_pos if self.fallback else self._pos
 
     def snapshot(self) -> Any:
-        """The value so far: completed members only, open containers copied along the path."""
+        """The value so far: completed members only, open containers copied along the path.
+
+        Nothing in it changes as more text arrives. When nothing completed since the
+        last snapshot it is that snapshot again (the same object).
+        """
         if self.fallback:
             return self._fallback_snapshot()
         if not self._started:
             return None
-        top = _shallow(self._root)
+        if self._fresh:
+            return self._last
+        top = self._root.copy()
         parent = top
         for frame in self._stack[1:]:
-            child = _shallow(frame.container)
+            child = frame.container.copy()
             parent[frame.slot] = child
             parent = child
+        self._last, self._fresh = top, True
         return top
+
+    def _due(self, completed: bool, *, final: bool = False) -> bool:
+        """Whether a snapshot is due after a scan in which something ``completed``.
+
+        Always when the value completed; else when a member was placed since the last
+        due snapshot (a closer adds nothing a snapshot would show) and copying the open
+        containers is cheap: small, or paid for by the text read since.
+        """
+        if not self._stack:
+            due = completed or self._pending
+            self._pending = False
+            return due
+        if not self._pending:
+            return False
+        cost = self._open_size
+        if not (
+            final
+            or cost <= _SNAPSHOT_SMALL
+            or cost <= _SNAPSHOT_PACE * (len(self.text) - self._due_at)
+        ):
+            return False
+        self._pending = False
+        self._due_at = len(self.text)
+        return True
 
     # -- the scanner --------------------------------------------------------------------
 
     def _begin(self) -> bool:
         text = self.text
         if self._in_think is None:
-            stripped = text.lstrip()
-            if len(stripped) < 7 and "<think>".startswith(stripped):
+            # The leading whitespace is skipped once, not again at every chunk.
+            space = _SPACE.match(text, self._lead)
+            assert space is not None  # ``\s*`` matches everywhere
+            lead = self._lead = space.end()
+            if len(text) - lead < 7 and "<think>".startswith(text[lead:]):
                 return False
-            self._in_think = stripped.startswith("<think>")
+            self._in_think = text.startswith("<think>", lead)
         if self._in_think:
             end = _THINK_END.search(text, self._pos)
             if end is None:
@@ -163,6 +241,7 @@ class IncrementalParser:
         container: dict[str, Any] | list[Any] = {} if text[start.start()] == "{" else []
         self._root = container
         self._stack.append(_Frame(container, None))
+        self._open_size = _FRAME_COST
         self._started = True
         self._pos = start.end()
         self._root_start = start.start()
@@ -173,6 +252,13 @@ class IncrementalParser:
             return False
         text = self.text
         end = len(text)
+        if self._wait_scan >= 0:
+            grown = self._wait_chars.match(text, self._wait_scan)
+            assert grown is not None  # a starred class matches everywhere
+            if not final and grown.end() >= end:
+                self._wait_scan = end  # still growing: nothing to read yet
+                return False
+            self._wait_scan = -1
         changed = False
         pos = self._pos
         while self._stack:
@@ -198,8 +284,10 @@ class IncrementalParser:
                         self._string_scan = after + 1
                         pos = after
                         continue
-                    if not final and _could_grow(text[after:]):
+                    if not final and _GROWING.fullmatch(text, after) is not None:
                         pos = after
+                        if text[after] not in "tfn":  # a word prefix is short: no need
+                            self._wait_scan, self._wait_chars = end, _GROWING_NUMBER
                         break
                     self._fail(after)
                     return True
@@ -212,6 +300,7 @@ class IncrementalParser:
                     and _GROWING_TAIL.fullmatch(text, token_end)
                 ):
                     pos = match.start(kind)
+                    self._wait_scan, self._wait_chars = end, _GROWING_TAIL
                     break
             pos = token_end
             outcome = self._token(kind, raw)
@@ -246,7 +335,7 @@ class IncrementalParser:
                 # After a member, or at once in an empty container; "[1,]" is not JSON.
                 if not (state == AFTER or (not container and state in (KEY, VALUE))):
                     return None
-                self._stack.pop()
+                self._open_size -= len(self._stack.pop().container) + _FRAME_COST
                 if self._stack:
                     self._stack[-1].state = AFTER
                 return True
@@ -256,6 +345,7 @@ class IncrementalParser:
             child: dict[str, Any] | list[Any] = {} if raw == "{" else []
             slot = self._place(frame, child)
             self._stack.append(_Frame(child, slot))
+            self._open_size += _FRAME_COST
             return False
         if state == KEY:
             if kind != "string" or not isinstance(container, dict):
@@ -281,15 +371,18 @@ class IncrementalParser:
         frame.state = AFTER
         return True
 
-    @staticmethod
-    def _place(frame: _Frame, value: Any) -> str | int:
+    def _place(self, frame: _Frame, value: Any) -> str | int:
+        self._fresh = False  # the value changed: the last snapshot is stale
+        self._pending = True
         container = frame.container
         if isinstance(container, dict):
             key = frame.key
             assert key is not None
+            self._open_size += key not in container
             container[key] = value
             return key
         container.append(value)
+        self._open_size += 1
         return len(container) - 1
 
     # -- the fallback for text that is not strict JSON ----------------------------------
@@ -368,16 +461,3 @@ class IncrementalParser:
 
 
 _PARTIAL_POLICY = resolve_policy("lenient").replace(name="partial", accept_truncated=True)
-
-
-def _could_grow(rest: str) -> bool:
-    """Whether the unmatched tail may become a number or literal with more text."""
-    return _GROWING.fullmatch(rest) is not None
-
-
-def _shallow(container: Any) -> Any:
-    if isinstance(container, dict):
-        return dict(container)
-    if isinstance(container, list):
-        return list(container)
-    return container

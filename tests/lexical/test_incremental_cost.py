@@ -1,0 +1,199 @@
+"""The incremental parser's total work is linear in the reply, snapshots included.
+
+Used as documented (feed chunks; take a snapshot whenever ``feed`` says one is due),
+the work was quadratic in several ways: the buffer was copied at every chunk, leading
+whitespace stripped again at every chunk, a number touching the end matched again from
+its start at every chunk, and every snapshot copied the whole open path (a wide list,
+a deep nest). These tests bound each, by counting where they can; and check that a
+snapshot never changes afterwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import pytest
+
+from repairllm.lexical import incremental
+from repairllm.lexical.incremental import IncrementalParser
+
+
+def feed_all(text: str, chunk: int = 4) -> tuple[IncrementalParser, list[Any]]:
+    """Feed ``text`` in chunks; the snapshots taken whenever one was due."""
+    parser = IncrementalParser()
+    snapshots = []
+    for i in range(0, len(text), chunk):
+        if parser.feed(text[i : i + chunk]):
+            snapshots.append(parser.snapshot())
+    if parser.close():
+        snapshots.append(parser.snapshot())
+    return parser, snapshots
+
+
+# A container costs as much to copy as this many members (a Python step, not a C one).
+FRAME = 32
+
+
+def path_cost(value: Any) -> int:
+    """What copying the open path of a snapshot costs: the containers along its last
+    members, each as its members plus ``FRAME`` (an upper bound: a completed last member
+    is counted as if open)."""
+    cost = 0
+    while isinstance(value, (dict, list)):
+        cost += len(value) + FRAME
+        if not value:
+            break
+        value = list(value.values())[-1] if isinstance(value, dict) else value[-1]
+    return cost
+
+
+DOCS = {
+    "wide_list": "[" + "1," * 40_000 + "1]",
+    "wide_object": "{" + ",".join(f'"k{i}": [{i}]' for i in range(10_000)) + "}",
+    "deep_objects": '{"a":' * 400 + "1" + "}" * 400,
+    "deep_members": '{"k":1,"a":' * 400 + "1" + "}" * 400,
+    "deep_lists": "[1," * 400 + "1" + "]" * 400,
+}
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_snapshots_cost_linear_time_in_all(name: str) -> None:
+    text = DOCS[name]
+    parser, snapshots = feed_all(text)
+    assert parser.complete
+    # Every completed member was a snapshot before: the whole path copied at each, for
+    # a work of order n squared (a 40,000-element list: 800 million members copied).
+    # The last, of the complete value, copies its root alone.
+    copied = sum(path_cost(s) for s in snapshots[:-1])
+    assert copied <= 8 * len(text) + 300 * len(snapshots)
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_the_last_snapshot_is_the_value(name: str) -> None:
+    import json
+
+    _, snapshots = feed_all(DOCS[name], chunk=7)
+    assert snapshots[-1] == json.loads(DOCS[name])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            '{"a": [1, {"b": "x"}, [2, 3]], "c": {"d": [true, null]}, "e": 5}', id="mixed"
+        ),
+        pytest.param(
+            "[" + ",".join(f'{{"i": {i}, "v": [{i}]}}' for i in range(300)) + "]", id="wide"
+        ),
+        pytest.param('{"a":' * 200 + "[1, 2]" + "}" * 200, id="deep"),
+    ],
+)
+def test_a_snapshot_never_changes_afterwards(text: str) -> None:
+    parser = IncrementalParser()
+    taken = []
+    for i in range(0, len(text), 3):
+        if parser.feed(text[i : i + 3]):
+            snapshot = parser.snapshot()
+            taken.append((snapshot, copy.deepcopy(snapshot)))
+    parser.close()
+    assert len(taken) > 2
+    for snapshot, then in taken:
+        assert snapshot == then
+
+
+def test_nothing_completed_gives_the_same_snapshot() -> None:
+    parser = IncrementalParser()
+    assert parser.feed('{"a": [1, 2')
+    assert parser.snapshot() == {"a": [1]}  # 2 may still grow
+    assert parser.feed(" ")
+    first = parser.snapshot()
+    assert first == {"a": [1, 2]}
+    assert not parser.feed("  ")
+    assert parser.snapshot() is first
+    assert not parser.feed("]")  # a closer shows nothing new
+    assert parser.snapshot() is first
+    assert parser.feed(', "b": 3}')
+    assert parser.snapshot() == {"a": [1, 2], "b": 3} != first
+
+
+def test_small_values_get_a_snapshot_per_member() -> None:
+    parser = IncrementalParser()
+    due = [parser.feed(part) for part in ['{"a": 1', ", ", '"b": [tr', "ue", "]", ", ", '"c": 3}']]
+    assert due == [False, True, True, False, True, False, True]
+    assert parser.complete
+
+
+def test_completion_is_always_due() -> None:
+    text = "[" + "1," * 20_000 + "1]"
+    parser = IncrementalParser()
+    results = [parser.feed(text[i : i + 4]) for i in range(0, len(text), 4)]
+    assert results[-1] is True  # what a caller stopping there reads
+    assert parser.complete
+    assert sum(results) < len(results) / 10  # paced: not one per element
+
+
+class _CountingMatch:
+    def __init__(self, pattern: Any) -> None:
+        self.pattern = pattern
+        self.starts: list[int] = []
+
+    def match(self, text: str, pos: int = 0) -> Any:
+        self.starts.append(pos)
+        return self.pattern.match(text, pos)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pattern, name)
+
+
+def test_a_growing_number_is_matched_again_only_when_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = _CountingMatch(incremental._TOKEN)
+    monkeypatch.setattr(incremental, "_TOKEN", token)
+    parser = IncrementalParser()
+    parser.feed("[")
+    for _ in range(800):
+        parser.feed("12345")
+    parser.feed("]")
+    assert parser.snapshot() == [int("12345" * 800)]
+    # Before it began, when it first reached the end, when it ended: not once a chunk.
+    assert token.starts.count(1) <= 3
+
+
+def test_a_growing_decimal_tail_is_not_sliced_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = _CountingMatch(incremental._TOKEN)
+    monkeypatch.setattr(incremental, "_TOKEN", token)
+    parser = IncrementalParser()
+    parser.feed("[.")  # not JSON yet, but may become a number
+    for _ in range(2_000):
+        parser.feed("5")
+    assert token.starts.count(1) <= 1
+
+
+def _cpu(fn: Any) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda n: '{"a": "' + "x" * n + '"}', id="long-string"),
+        pytest.param(lambda n: " " * n + "[1]", id="leading-spaces"),
+    ],
+)
+def test_feeding_grows_linearly(build: Any) -> None:
+    # Copying the buffer (or stripping it) at each 4-character chunk was quadratic:
+    # for 200,000 characters a hundred times the cost of 20,000.
+    def go(n: int) -> Any:
+        text = build(n)
+        return lambda: feed_all(text)
+
+    small, large = _cpu(go(20_000)), _cpu(go(200_000))
+    assert large <= 15 * max(small, 1e-4)
