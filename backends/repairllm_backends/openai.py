@@ -72,13 +72,24 @@ _INSTALL_HINT = "pip install 'repairllm[openai]'"
 # Local servers ignore the key, but the SDK refuses to build a client without one.
 _PLACEHOLDER_KEY = "sk-no-key-required"
 _SCHEMA_NAME = re.compile(r"[^a-zA-Z0-9_-]+")
-# Where servers say the prompt is too long, and the numbers they give.
+# Where servers say the prompt is too long, and the numbers they give. An error body can
+# be anything (a proxy's page, an echo of the prompt), so only its start is read, the gap
+# between the two numbers is bounded and a number never gives back digits: on a
+# hostile body the search is linear, where ``\d+.*?`` retried per digit was quadratic.
 _CONTEXT_PATTERNS = (
     # OpenAI, vLLM and llama-cpp-python's server (which copies OpenAI's wording).
-    re.compile(r"maximum context length is (?P<limit>\d+).*?requested (?P<n>\d+)", re.S),
+    re.compile(
+        r"maximum context length is (?P<limit>\d{1,12})(?!\d)"
+        r".{0,400}?requested (?P<n>\d{1,12})(?!\d)",
+        re.S,
+    ),
     # llama-cpp-python's own exception text, when a server passes it through.
-    re.compile(r"Requested tokens \((?P<n>\d+)\) exceed context window of (?P<limit>\d+)"),
+    re.compile(
+        r"Requested tokens \((?P<n>\d{1,12})\) exceed context window of (?P<limit>\d{1,12})(?!\d)"
+    ),
 )
+#: How much of an error body the patterns read: the message comes first.
+_CONTEXT_SCAN = 16 * 1024
 # Keys that servers put in /v1/models entries for the context length (vLLM,
 # LM Studio and others); llama-cpp-python's server gives none.
 _CONTEXT_KEYS = ("max_model_len", "context_length", "max_context_length", "n_ctx")
@@ -1053,8 +1064,9 @@ def _status_hint(status: int) -> str:
 
 def _context_numbers(body: str, parsed: object) -> tuple[int, int] | None:
     """``(tokens requested, context length)`` when the body says the context is exceeded."""
+    head = body[:_CONTEXT_SCAN]
     for pattern in _CONTEXT_PATTERNS:
-        match = pattern.search(body)
+        match = pattern.search(head)
         if match:
             return int(match["n"]), int(match["limit"])
     # llama.cpp's own server: {"type": "exceed_context_size_error", "n_prompt_tokens", "n_ctx"}.
