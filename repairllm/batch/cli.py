@@ -213,7 +213,15 @@ def _cmd_repair(args: argparse.Namespace) -> int:
     fmt_in = detect_format(args.input, args.input_format)
     extra = {"input": args.input, "output": args.output, "engine": args.engine}
     if args.engine == "ray":
+        if args.resume or args.jobs != 1:
+            raise ConfigError("--resume and --jobs are the local engine's; Ray retries by itself")
+        import logging
+
         from .ray_engine import repair_file_ray
+
+        # Ray Data logs each dataset's plan and progress at INFO: the bar says enough.
+        for name in ("ray", "ray.data"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
         with progress_bar(args.quiet, None, "rows") as update:
             summary: Summary = repair_file_ray(

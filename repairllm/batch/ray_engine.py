@@ -20,6 +20,7 @@ and fails loudly on one that is missing, so every input row is written exactly o
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -409,7 +410,13 @@ def repair_file_ray(
     """
     started_here = False
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        # A Ray we start is ours to keep quiet: its INFO lines would bury the progress bar.
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
         started_here = True
     try:
         Repairer(spec)
