@@ -300,6 +300,13 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--no-native", action="store_true", help="don't use the server's JSON mode")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: asyncio here; ray: one Ray actor per server",
+    )
+    parser.add_argument("--address", help="ray: the cluster's address (default: a local Ray)")
     parser.add_argument("--chunk-rows", type=int, default=64, help="rows per write")
     parser.add_argument("--resume", action="store_true", help="carry on an interrupted run")
     parser.add_argument("--overwrite", action="store_true", help="start again regardless")
@@ -320,15 +327,7 @@ def endpoints_from_args(args: argparse.Namespace) -> list[Any]:
             f"{len(limits)} --concurrency values for {len(urls)} --base-url values; "
             "give one for all or one per server"
         )
-    fields: dict[str, Any] = {}
-    for item in args.set or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
-        try:
-            fields[key] = json.loads(value)
-        except ValueError:
-            fields[key] = value
+    fields = _set_fields(args)
     endpoints = []
     for url, limit in zip(urls, limits, strict=True):
         extra = dict(fields)
@@ -357,6 +356,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         options=options,
         native=False if args.no_native else None,
     )
+    if args.engine == "ray":
+        return _generate_on_ray(args, spec)
     endpoints = endpoints_from_args(args)
     extra = {
         "input": args.input,
@@ -395,3 +396,85 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     write_summary(summary_path(args.output, args.summary), data)
     print_summary(data, args.quiet)
     return 0
+
+
+def make_endpoint(
+    backend: str, model: str | None, config: str | None, fields: dict[str, Any], limit: int
+) -> Any:
+    """An :class:`~repairllm.batch.generate.Endpoint` (what a Ray actor builds for itself)."""
+    from ..registry import connect
+    from .generate import Endpoint
+
+    built = connect(backend, model=model, config=config, **fields)
+    return Endpoint(built, limit, name=str(fields.get("base_url") or built.name))
+
+
+def _generate_on_ray(args: argparse.Namespace, spec: Any) -> int:
+    import functools
+    import logging
+
+    import ray
+
+    from .generate import GENERATE_LAYOUT
+    from .ray_engine import generate_dataset, read_dataset, write_ordered
+
+    if args.resume:
+        raise ConfigError("--resume is the local engine's; Ray retries by itself")
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    urls: list[str | None] = list(args.base_url or [None])
+    limits = list(args.concurrency or [4])
+    limits = limits * len(urls) if len(limits) == 1 else limits
+    if len(limits) != len(urls):
+        raise ConfigError("give one --concurrency for all servers, or one per --base-url")
+    fields = _set_fields(args)
+    factories = [
+        functools.partial(
+            make_endpoint,
+            args.backend,
+            args.model,
+            args.config,
+            {**fields, **({"base_url": url} if url else {})},
+            limit,
+        )
+        for url, limit in zip(urls, limits, strict=True)
+    ]
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            address=args.address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    try:
+        ray.data.DataContext.get_current().execution_options.preserve_order = True
+        columns = [c for c in (spec.field, spec.id_field, spec.schema_field) if c]
+        ds = read_dataset(args.input, columns=columns, fmt=args.input_format)
+        out = generate_dataset(ds, spec, factories)
+        fmt = detect_format(args.output, args.output_format)
+        with progress_bar(args.quiet, None, "rows") as update:
+            summary = write_ordered(
+                out, Path(args.output), fmt, spec.id_field is not None, update, GENERATE_LAYOUT
+            )
+    finally:
+        if started:
+            ray.shutdown()
+    data = summary.as_dict(input=args.input, output=args.output, engine="ray", complete=True)
+    write_summary(summary_path(args.output, args.summary), data)
+    print_summary(data, args.quiet)
+    return 0
+
+
+def _set_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The driver fields of ``--set KEY=VALUE`` (values read as JSON where they are)."""
+    fields: dict[str, Any] = {}
+    for item in args.set or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            fields[key] = json.loads(value)
+        except ValueError:
+            fields[key] = value
+    return fields

@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import ConfigError, RepairLLMError
 from .files import (
+    Layout,
     csv_records,
     detect_format,
     jsonl_records,
@@ -53,12 +54,15 @@ except ImportError as exc:  # pragma: no cover - the message is the point
 
 __all__ = [
     "FileRows",
+    "GenerateWorker",
     "PoolPlan",
     "RepairWorker",
+    "generate_dataset",
     "plan_pool",
     "read_dataset",
     "repair_dataset",
     "repair_file_ray",
+    "write_ordered",
 ]
 
 ROW = "__row"  # the input position of a record
@@ -431,22 +435,29 @@ def repair_file_ray(
         target = Path(output)
         if target.suffix == "" or target.is_dir():
             return _write_folder(out, target, output_format or "parquet", plan)
-        return _write_file(out, target, detect_format(target, output_format), spec, on_progress)
+        fmt = detect_format(target, output_format)
+        return write_ordered(out, target, fmt, spec.id_field is not None, on_progress)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _write_file(
+def write_ordered(
     out: ray.data.Dataset,
     target: Path,
     fmt: str,
-    spec: RepairSpec,
-    on_progress: Callable[[int, int], None] | None,
+    id_text: bool,
+    on_progress: Callable[[int, int], None] | None = None,
+    layout: Layout | None = None,
 ) -> Summary:
+    """Write a Dataset of output rows to one file on this machine, each row exactly once.
+
+    Rows come in input order (the DataContext preserves it); a row delivered twice (a
+    retried task) is dropped, and a gap is an error rather than a silent loss.
+    """
     summary = Summary()
     expected = 0
-    with open_writer(target, fmt, id_text=spec.id_field is not None) as writer:
+    with open_writer(target, fmt, id_text=id_text, layout=layout) as writer:
         batch: Any
         for batch in out.iter_batches(batch_format="pyarrow", batch_size=None):
             positions = batch.column("row").to_pylist()
@@ -500,3 +511,109 @@ def _write_folder(out: ray.data.Dataset, target: Path, fmt: str, plan: PoolPlan)
     summary.duplicates_dropped = summary.rows - len(seen)  # reported, not dropped
     summary.stop()
     return summary
+
+
+# --------------------------------------------------------------------------- #
+# Generation on Ray: one actor per backend
+# --------------------------------------------------------------------------- #
+
+
+@ray.remote(num_cpus=0)
+class _Assigner:
+    """Hands each generation actor the index of the backend it will serve."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.next = 0
+
+    def claim(self) -> int:
+        index = self.next % self.count
+        self.next += 1
+        return index
+
+
+class GenerateWorker:
+    """The ``map_batches`` class of :func:`generate_dataset`: one backend per actor.
+
+    Each actor claims one of the backends and sends its prompts there first, within
+    that backend's concurrency; the other backends stand by (one request each at a
+    time) for the prompts its own backend fails.
+
+    Args:
+        spec: the prompt column, schema(s), retries and request options.
+        backends: one factory per backend, each returning an
+            :class:`~repairllm.batch.generate.Endpoint` (made in the actor, since a
+            live client cannot be shipped).
+        assigner: the actor that hands out backend indices.
+    """
+
+    def __init__(self, spec: Any, backends: Sequence[Callable[[], Any]], assigner: Any) -> None:
+        from .generate import Endpoint
+
+        index = int(ray.get(assigner.claim.remote()))
+        made = [factory() for factory in backends]
+        own = made[index]
+        others = [
+            Endpoint(e.backend, 1, name=e.name, cooldown=e.cooldown)
+            for i, e in enumerate(made)
+            if i != index
+        ]
+        self.endpoints = [own, *others]
+        self.spec = spec
+        self.id_text = spec.id_field is not None
+
+    def __call__(self, batch: Any) -> Any:
+        import asyncio
+
+        from .generate import GENERATE_LAYOUT, agenerate_rows
+
+        names = batch.column_names
+        n = batch.num_rows
+        positions = batch.column(ROW).to_pylist() if ROW in names else [None] * n
+        if LINE in names:
+            records: list[Any] = batch.column(LINE).to_pylist()
+        else:
+            records = batch.drop_columns([c for c in (ROW,) if c in names]).to_pylist()
+        pairs = list(zip(positions, records, strict=True))
+
+        async def collect() -> list[dict[str, Any]]:
+            return [row async for row in agenerate_rows(pairs, self.endpoints, self.spec)]
+
+        return rows_to_table(asyncio.run(collect()), self.id_text, GENERATE_LAYOUT)
+
+
+def generate_dataset(
+    ds: ray.data.Dataset,
+    spec: Any,
+    backends: Sequence[Callable[[], Any]],
+    *,
+    batch_rows: int = 64,
+) -> ray.data.Dataset:
+    """Generate a value for each prompt of a Ray Dataset: one actor per backend.
+
+    Args:
+        ds: rows holding the prompt under ``spec.field`` (with ``__row`` positions, as
+            :func:`read_dataset` makes them, or without).
+        spec: a :class:`~repairllm.batch.generate.GenerateSpec`.
+        backends: one factory per backend returning an
+            :class:`~repairllm.batch.generate.Endpoint`, for example
+            ``lambda: Endpoint(connect("llamacpp", base_url=url), 4)``.
+        batch_rows: prompts per ``map_batches`` call.
+
+    Returns:
+        A lazy Dataset of output rows (:data:`~repairllm.batch.generate.GENERATE_LAYOUT`).
+    """
+    if not backends:
+        raise ConfigError("generate_dataset needs at least one backend")
+    assigner = _Assigner.remote(len(backends))  # type: ignore[attr-defined, unused-ignore]
+    mapped: ray.data.Dataset = ds.map_batches(
+        GenerateWorker,
+        fn_constructor_kwargs={"spec": spec, "backends": list(backends), "assigner": assigner},
+        batch_format="pyarrow",
+        batch_size=batch_rows,
+        # Waiting on servers takes no CPU: the actors ask for little, so that the reads
+        # and the writes always find some.
+        compute=ray.data.ActorPoolStrategy(size=len(backends)),
+        num_cpus=0.1,
+    )
+    return mapped

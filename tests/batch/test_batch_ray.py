@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Any
 import pytest
 from batch_data import SCHEMA, deadline, reply_lines, write_lines
 
+from repairllm.backend import Backend, ChatOptions, Completion, Message, Usage
 from repairllm.batch import RepairSpec, repair_file
-from repairllm.errors import ConfigError
+from repairllm.batch.generate import Endpoint, GenerateSpec
+from repairllm.errors import BackendUnreachable, ConfigError
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -19,6 +22,7 @@ pytest.importorskip("ray")
 
 from repairllm.batch.ray_engine import (  # noqa: E402 - after the skip
     RepairWorker,
+    generate_dataset,
     plan_pool,
     read_dataset,
     repair_dataset,
@@ -195,3 +199,42 @@ def test_read_dataset_keeps_every_line_and_its_position(ray_session: Any, tmp_pa
         rows = read_dataset(source, columns=["reply"]).take_all()
     assert [r["__row"] for r in rows] == [0, 1, 2]
     assert [r["__line"] for r in rows] == [b'{"a": 1}', b"\xff", b"[1"]
+
+
+class Answers(Backend):
+    """Answers ``{"n": N}`` to the prompt "number N", or fails as told."""
+
+    name = "answers"
+    supports_streaming = False
+
+    def __init__(self, fail: bool = False) -> None:
+        self.model = "answers"
+        self.fail = fail
+
+    def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
+        if self.fail:
+            raise BackendUnreachable("connection refused", "answers")
+        n = messages[-1]["content"].rsplit(" ", 1)[-1]
+        return Completion("{'n': %s,}" % n, "stop", Usage(3, 4))  # noqa: UP031
+
+
+def _live() -> Endpoint:
+    return Endpoint(Answers(), 2, name="live")
+
+
+def _dead() -> Endpoint:
+    return Endpoint(Answers(fail=True), 2, name="dead", cooldown=60)
+
+
+@pytest.mark.slow
+def test_generate_on_ray_with_one_actor_per_backend(ray_session: Any, tmp_path: Path) -> None:
+    ray_session.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    lines = [f'{{"prompt": "number {i}"}}'.encode() for i in range(120)]
+    source = write_lines(tmp_path / "prompts.jsonl", lines)
+    spec = GenerateSpec(schema={"type": "object", "required": ["n"]}, transient_retries=0)
+    ds = generate_dataset(read_dataset(source, columns=["prompt"]), spec, [_live, _dead])
+    with deadline(300):
+        rows = sorted(ds.take_all(), key=lambda r: r["row"])
+    assert [r["row"] for r in rows] == list(range(120))
+    assert all(r["ok"] and r["backend"] == "live" for r in rows), rows[:3]
+    assert [json.loads(r["value"])["n"] for r in rows] == list(range(120))
