@@ -7,11 +7,14 @@ whenever :meth:`feed` says a member completed. A snapshot copies only the open
 containers along the current path, so completed subtrees are shared, not copied; when
 nothing completed since the last, it is the last one again.
 
-Copying the open containers costs their size, which grows with the reply (a list of a
-million numbers, a hundred thousand levels), so :meth:`feed` paces the snapshots it
-asks for: one is due when a member completed and its copy costs no more than a few
-times the text read since the last one (or is small, or the value is complete). All
-snapshots together then cost time linear in the reply, as the scan does.
+A snapshot's copy grows with the reply (a list of a million numbers, a hundred
+thousand levels), and so does what a caller does with each (align it to a schema,
+compare it with the last), so :meth:`feed` paces the snapshots it asks for: one is due
+when a member completed and the value so far is small, or no bigger than a few times
+the text read since the last due one, or complete. All the snapshots it asks for, and
+any work proportional to each value, then cost time linear in the reply, as the scan
+does. (A value of up to a thousand members gets one per member; :meth:`snapshot` may be
+called at any time.)
 
 A reply that is not strict JSON (single quotes, unquoted keys ...) switches the
 parser to a fallback that repairs the whole buffer again only when it has doubled
@@ -57,13 +60,13 @@ _GROWING = re.compile(r"-?[0-9.eE+-]*|t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:
 # What keeps an unmatched number-like tail growing (``_GROWING``'s first alternative).
 _GROWING_NUMBER = re.compile(r"[0-9.eE+-]*")
 _SPACE = re.compile(r"\s*")
-# What copying the open containers costs, in copied members: a container costs as much
-# as this many members (a Python step against a C loop), ...
+# The size of the value so far: its members, and this much for each open container
+# (copying one is a Python step, copying a member a C one) ...
 _FRAME_COST = 32
 # ... and a snapshot is due when that is at most this, ...
-_SNAPSHOT_SMALL = 256
+_SNAPSHOT_SMALL = 1024
 # ... or at most this many times the characters read since the last due snapshot.
-_SNAPSHOT_PACE = 4
+_SNAPSHOT_PACE = 8
 
 
 class _Frame:
@@ -118,7 +121,7 @@ class IncrementalParser:
         self._wait_scan = -1
         self._wait_chars = _GROWING_TAIL
         # Pacing the snapshots (see the module's docstring).
-        self._open_size = 0  # members of the open containers, plus _FRAME_COST for each
+        self._placed = 0  # members placed so far, at any depth
         self._pending = False  # something completed since the last due snapshot
         self._due_at = 0  # len(text) at the last due snapshot
         self._last: Any = None  # the last snapshot, while ``_fresh``: nothing placed since
@@ -129,7 +132,7 @@ class IncrementalParser:
     def feed(self, chunk: str) -> bool:
         """Add text; return whether a new snapshot is due.
 
-        It is due when a value or member completed and the snapshot is cheap next to the
+        It is due when a value or member completed and the value is small next to the
         text read since the last due one (see the module's docstring), and always when
         the value completes; what completed while none was due shows in the next one.
         """
@@ -195,8 +198,8 @@ class IncrementalParser:
         """Whether a snapshot is due after a scan in which something ``completed``.
 
         Always when the value completed; else when a member was placed since the last
-        due snapshot (a closer adds nothing a snapshot would show) and copying the open
-        containers is cheap: small, or paid for by the text read since.
+        due snapshot (a closer adds nothing a snapshot would show) and the value is
+        small, or paid for by the text read since (see the module's docstring).
         """
         if not self._stack:
             due = completed or self._pending
@@ -204,7 +207,7 @@ class IncrementalParser:
             return due
         if not self._pending:
             return False
-        cost = self._open_size
+        cost = self._placed + _FRAME_COST * len(self._stack)
         if not (
             final
             or cost <= _SNAPSHOT_SMALL
@@ -241,7 +244,6 @@ class IncrementalParser:
         container: dict[str, Any] | list[Any] = {} if text[start.start()] == "{" else []
         self._root = container
         self._stack.append(_Frame(container, None))
-        self._open_size = _FRAME_COST
         self._started = True
         self._pos = start.end()
         self._root_start = start.start()
@@ -335,7 +337,7 @@ class IncrementalParser:
                 # After a member, or at once in an empty container; "[1,]" is not JSON.
                 if not (state == AFTER or (not container and state in (KEY, VALUE))):
                     return None
-                self._open_size -= len(self._stack.pop().container) + _FRAME_COST
+                self._stack.pop()
                 if self._stack:
                     self._stack[-1].state = AFTER
                 return True
@@ -345,7 +347,6 @@ class IncrementalParser:
             child: dict[str, Any] | list[Any] = {} if raw == "{" else []
             slot = self._place(frame, child)
             self._stack.append(_Frame(child, slot))
-            self._open_size += _FRAME_COST
             return False
         if state == KEY:
             if kind != "string" or not isinstance(container, dict):
@@ -374,15 +375,14 @@ class IncrementalParser:
     def _place(self, frame: _Frame, value: Any) -> str | int:
         self._fresh = False  # the value changed: the last snapshot is stale
         self._pending = True
+        self._placed += 1
         container = frame.container
         if isinstance(container, dict):
             key = frame.key
             assert key is not None
-            self._open_size += key not in container
             container[key] = value
             return key
         container.append(value)
-        self._open_size += 1
         return len(container) - 1
 
     # -- the fallback for text that is not strict JSON ----------------------------------

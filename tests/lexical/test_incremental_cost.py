@@ -65,9 +65,11 @@ def test_snapshots_cost_linear_time_in_all(name: str) -> None:
     assert parser.complete
     # Every completed member was a snapshot before: the whole path copied at each, for
     # a work of order n squared (a 40,000-element list: 800 million members copied).
-    # The last, of the complete value, copies its root alone.
+    # Now one is due only while the value is small (1,024) or at most 8 times the text
+    # read since the last. The last, of the complete value, copies its root alone.
     copied = sum(path_cost(s) for s in snapshots[:-1])
-    assert copied <= 8 * len(text) + 300 * len(snapshots)
+    assert copied <= 8 * len(text) + 1_100 * len(snapshots)
+    assert len(snapshots) < len(text) / 20
 
 
 @pytest.mark.parametrize("name", DOCS)
@@ -190,10 +192,12 @@ def _cpu(fn: Any) -> float:
 )
 def test_feeding_grows_linearly(build: Any) -> None:
     # Copying the buffer (or stripping it) at each 4-character chunk was quadratic:
-    # for 200,000 characters a hundred times the cost of 20,000.
+    # for 100,000 characters a hundred times the cost of 10,000.
     def go(n: int) -> Any:
         text = build(n)
         return lambda: feed_all(text)
 
-    small, large = _cpu(go(20_000)), _cpu(go(200_000))
+    small, large = _cpu(go(10_000)), _cpu(go(100_000))
+    if large > 15 * max(small, 1e-4):  # measured once more: a disturbed run passes then
+        small, large = min(small, _cpu(go(10_000))), min(large, _cpu(go(100_000)))
     assert large <= 15 * max(small, 1e-4)
