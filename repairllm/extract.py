@@ -34,6 +34,10 @@ __all__ = ["Candidate", "candidates", "split_think"]
 # each of a million ``<`` costs half a second).
 _THINK_OPEN = re.compile(r"<(?=[tr])(think|thinking|thought|reasoning)>", re.IGNORECASE)
 _THINK_CLOSE_ONLY = re.compile(r"</(?=[tr])(think|thinking|thought|reasoning)>", re.IGNORECASE)
+# The last closing tag, found by backtracking from the end (not by listing them all).
+_LAST_THINK_CLOSE = re.compile(
+    r"(?s:.*)(?P<tag></(?=[tr])(?:think|thinking|thought|reasoning)>)", re.IGNORECASE
+)
 _SPACE = re.compile(r"\s*")
 # The patterns here are on the standard library's engine, which is faster than `regex`
 # on simple patterns and has less overhead per call. A fence's body is written as a loop that
@@ -185,10 +189,10 @@ def _split_think(text: str) -> tuple[_Mapped, list[_Mapped]]:
         pieces.append(text[last:])
         runs.append((size, last))
     body = _Mapped("".join(pieces), tuple(runs))
-    closers = list(_THINK_CLOSE_ONLY.finditer(body.text))
-    if closers:
-        thoughts.append(body.slice(0, closers[-1].start()))
-        body = body.slice(closers[-1].end(), len(body.text))
+    closer = _LAST_THINK_CLOSE.match(body.text)
+    if closer is not None:
+        thoughts.append(body.slice(0, closer.start("tag")))
+        body = body.slice(closer.end("tag"), len(body.text))
     opened = _THINK_OPEN.search(body.text)
     if opened is not None:
         # Unclosed: the reply was cut off while reasoning, or the model never closed it.
