@@ -10,11 +10,11 @@ nothing completed since the last, it is the last one again.
 A snapshot's copy grows with the reply (a list of a million numbers, a hundred
 thousand levels), and so does what a caller does with each (align it to a schema,
 compare it with the last), so :meth:`feed` paces the snapshots it asks for: one is due
-when a member completed and the value so far is small, or no bigger than a few times
-the text read since the last due one, or complete. All the snapshots it asks for, and
+when a member completed and the value so far is small, or no bigger than twice the
+text read since the last due one, or complete. All the snapshots it asks for, and
 any work proportional to each value, then cost time linear in the reply, as the scan
-does. (A value of up to a thousand members gets one per member; :meth:`snapshot` may be
-called at any time.)
+does. (A value of up to a couple of hundred members gets one per member; :meth:`snapshot`
+may be called at any time.)
 
 A reply that is not strict JSON (single quotes, unquoted keys ...) switches the
 parser to a fallback that repairs the whole buffer again only when it has doubled
@@ -64,9 +64,9 @@ _SPACE = re.compile(r"\s*")
 # (copying one is a Python step, copying a member a C one) ...
 _FRAME_COST = 32
 # ... and a snapshot is due when that is at most this, ...
-_SNAPSHOT_SMALL = 1024
+_SNAPSHOT_SMALL = 256
 # ... or at most this many times the characters read since the last due snapshot.
-_SNAPSHOT_PACE = 8
+_SNAPSHOT_PACE = 2
 
 
 class _Frame:

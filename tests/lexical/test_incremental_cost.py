@@ -36,17 +36,28 @@ def feed_all(text: str, chunk: int = 4) -> tuple[IncrementalParser, list[Any]]:
 FRAME = 32
 
 
-def path_cost(value: Any) -> int:
-    """What copying the open path of a snapshot costs: the containers along its last
-    members, each as its members plus ``FRAME`` (an upper bound: a completed last member
-    is counted as if open)."""
+def path_cost(value: Any, depth: int) -> int:
+    """What copying the open path of a snapshot costs: the ``depth`` open containers
+    along its last members, each as its members plus ``FRAME``."""
     cost = 0
-    while isinstance(value, (dict, list)):
+    for _ in range(depth):
         cost += len(value) + FRAME
         if not value:
             break
         value = list(value.values())[-1] if isinstance(value, dict) else value[-1]
     return cost
+
+
+def feed_counting(text: str, chunk: int = 4) -> tuple[IncrementalParser, int, int]:
+    """Feed ``text`` in chunks, a snapshot whenever one is due: the parser, how many
+    snapshots were due, and what copying their open paths cost in all."""
+    parser = IncrementalParser()
+    due = copied = 0
+    for i in range(0, len(text), chunk):
+        if parser.feed(text[i : i + chunk]):
+            due += 1
+            copied += path_cost(parser.snapshot(), len(parser._stack))
+    return parser, due, copied
 
 
 DOCS = {
@@ -61,15 +72,14 @@ DOCS = {
 @pytest.mark.parametrize("name", DOCS)
 def test_snapshots_cost_linear_time_in_all(name: str) -> None:
     text = DOCS[name]
-    parser, snapshots = feed_all(text)
+    parser, due, copied = feed_counting(text)
     assert parser.complete
     # Every completed member was a snapshot before: the whole path copied at each, for
     # a work of order n squared (a 40,000-element list: 800 million members copied).
-    # Now one is due only while the value is small (1,024) or at most 8 times the text
-    # read since the last. The last, of the complete value, copies its root alone.
-    copied = sum(path_cost(s) for s in snapshots[:-1])
-    assert copied <= 8 * len(text) + 1_100 * len(snapshots)
-    assert len(snapshots) < len(text) / 20
+    # Now one is due only while the value is small (256) or at most twice the text read
+    # since the last.
+    assert copied <= 2 * len(text) + 300 * due
+    assert due < len(text) / 20
 
 
 @pytest.mark.parametrize("name", DOCS)
