@@ -873,6 +873,13 @@ LOSSY: Final = frozenset({"truncated"})
 WRAPPERS: Final = frozenset({"prose_around", "markdown_fence", "think_block"})
 """Operators that wrap the JSON text without changing it (it stays a substring)."""
 
+SCHEMA_LEVEL: Final = frozenset(
+    {"several_values", "number_symbols", "encoded_member", "call_envelope", "prose_lines"}
+)
+"""Operators whose damage only the schema can undo: the text may be valid JSON of another
+value (a number as a string, the object inside a wrapper), so a tool that never sees the
+schema cannot be expected to recover the original."""
+
 
 @dataclass(frozen=True)
 class Damaged:
@@ -927,13 +934,6 @@ def apply(names: str | Sequence[str], text: str, rng: random.Random) -> Damaged:
 
 SERIALIZATIONS: Final = ("pretty", "minified", "fenced", "prose", "think")
 """The styles :func:`serialize` knows, in a fixed order."""
-
-SCHEMA_LEVEL: Final = frozenset(
-    {"several_values", "number_symbols", "encoded_member", "call_envelope", "prose_lines"}
-)
-"""Operators whose damage only the schema can undo: the text may be valid JSON of another
-value (a number as a string, the object inside a wrapper), so a tool that never sees the
-schema cannot be expected to recover the original."""
 
 
 def serialize(value: object, style: str, rng: random.Random) -> str:
