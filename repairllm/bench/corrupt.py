@@ -117,6 +117,15 @@ def _keys(sig: list[_Token]) -> list[_Token]:
     ]
 
 
+def _last_members(sig: list[_Token]) -> list[_Token]:
+    """The last token before the closer of every non-empty container (not a comma)."""
+    return [
+        sig[index - 1]
+        for index, _ in _closer_depths(sig)
+        if index > 0 and not sig[index - 1].is_punct(_OPENERS + ",")
+    ]
+
+
 def _closer_depths(sig: list[_Token]) -> list[tuple[int, int]]:
     """Return ``(index, depth)`` for every closing bracket; the outermost has depth 0."""
     depth = 0
@@ -338,11 +347,7 @@ def trailing_comma(text: str, rng: random.Random) -> str:
         The damaged text, or ``text`` when every container is empty.
     """
     sig = _significant(text)
-    candidates = [
-        sig[index - 1]
-        for index, _ in _closer_depths(sig)
-        if index > 0 and not sig[index - 1].is_punct(_OPENERS + ",")
-    ]
+    candidates = _last_members(sig)
     if not candidates:
         return text
     chosen = _some(rng, candidates, p_all=0.25) if rng.random() < 0.5 else [rng.choice(candidates)]
@@ -613,11 +618,7 @@ def stray_quote(text: str, rng: random.Random) -> str:
         The damaged text, or ``text`` when every container is empty.
     """
     sig = _significant(text)
-    last = [
-        sig[index - 1]
-        for index, _ in _closer_depths(sig)
-        if index > 0 and not sig[index - 1].is_punct(_OPENERS + ",")
-    ]
+    last = _last_members(sig)
     if not last:
         return text
     tok = rng.choice(last)
