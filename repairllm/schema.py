@@ -542,16 +542,54 @@ def _issue_from_jsonschema(error: jsonschema.ValidationError) -> Issue:
     expected: Any = error.validator_value if error.validator != "$ref" else None
     if error.validator in ("properties", "items", "allOf"):
         expected = None
-    return Issue(path, error.message, expected=_short(expected), got=_short(error.instance))
+    message = error.message
+    if error.validator == "type" and _wants_number(error.validator_value):
+        message += _number_doubt(error.instance)
+    return Issue(path, message, expected=_short(expected), got=_short(error.instance))
 
 
 def _issue_from_pydantic(error: Any) -> Issue:
     loc = error.get("loc", ())
     path = "".join("/" + escape_pointer(p) for p in loc)
     got = error.get("input")
-    if error.get("type") == "missing":
+    kind = error.get("type")
+    if kind == "missing":
         got = None
-    return Issue(path, error.get("msg", "invalid"), expected=error.get("type"), got=_short(got))
+    message = error.get("msg", "invalid")
+    if isinstance(kind, str) and kind.startswith(("int_", "float_", "decimal_")):
+        message += _number_doubt(got)
+    return Issue(path, message, expected=kind, got=_short(got))
+
+
+def _wants_number(types: Any) -> bool:
+    wanted = {types} if isinstance(types, str) else set(types) if isinstance(types, list) else set()
+    return bool(wanted & {"number", "integer"})
+
+
+# Numbers that people write two ways: "1,5" is 1.5 with a decimal comma, or 15 (or
+# 1 and 5) to someone else; "1.234,5" is 1234.5 in most of Europe. Alignment converts
+# only readings that are certain, so these stay text, and the issue says why.
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d{1,2}|[-+]?\d+,\d{4,}")
+_EUROPEAN = re.compile(r"[-+]?\d{1,3}(?:\.\d{3})+,\d+")
+
+
+def _number_doubt(got: Any) -> str:
+    """Why a string that looks like a number was not read as one ("" when it was not)."""
+    if not isinstance(got, str) or len(got) > 40:
+        return ""
+    text = got.strip()
+    if _EUROPEAN.fullmatch(text):
+        return (
+            "; not converted: it reads as a decimal comma with dots between thousands"
+            f" ({text.replace('.', '').replace(',', '.')}), which is not certain"
+        )
+    if _DECIMAL_COMMA.fullmatch(text):
+        whole, _, part = text.partition(",")
+        return (
+            f"; not converted: it is ambiguous (a decimal comma, {whole}.{part},"
+            f" or a misplaced thousands separator, {whole}{part})"
+        )
+    return ""
 
 
 def _short(value: Any, limit: int = 200) -> Any:

@@ -12,6 +12,7 @@ import random
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 import repairllm as rl
 from repairllm.bench.corrupt import SCHEMA_LEVEL, apply
@@ -127,6 +128,33 @@ REFUSED = [
 def test_an_uncertain_reading_is_not_made(text: str, schema: Any) -> None:
     with pytest.raises(rl.RepairLLMError):
         rl.repair(text, schema)
+
+
+@pytest.mark.parametrize(
+    ("written", "readings"),
+    [("1,5", ("1.5", "15")), ("-12,25", ("-12.25", "-1225")), ("1.234,5", ("1234.5",))],
+)
+@pytest.mark.parametrize("pydantic_model", [False, True])
+def test_an_ambiguous_number_is_refused_saying_why(
+    written: str, readings: tuple[str, ...], pydantic_model: bool
+) -> None:
+    class Price(BaseModel):
+        price: float
+
+    schema: Any = Price if pydantic_model else PRICES
+    with pytest.raises(rl.RepairFailed) as caught:
+        rl.repair(json.dumps({"price": written}), schema)
+    (issue,) = caught.value.issues
+    assert issue.path == "/price"
+    assert "not converted" in issue.message
+    for reading in readings:
+        assert reading in issue.message
+
+
+def test_a_plain_type_error_says_nothing_of_numbers() -> None:
+    with pytest.raises(rl.RepairFailed) as caught:
+        rl.repair('{"price": "cheap"}', PRICES)
+    assert "not converted" not in caught.value.issues[0].message
 
 
 def test_strict_reads_no_prose_and_unwraps_nothing() -> None:
