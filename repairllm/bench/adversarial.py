@@ -38,7 +38,8 @@ class Shape:
     Attributes:
         name: a short id.
         build: the text of about the given size.
-        kind: what runs it: ``"repair"``, ``"stream"`` or ``"openai"``.
+        kind: what runs it: ``"repair"``, ``"repair_schema"`` (with a small object schema),
+            ``"stream"`` or ``"openai"``.
         note: what it attacks (where it was quadratic, when it was).
     """
 
@@ -95,6 +96,19 @@ SHAPES: tuple[Shape, ...] = (
     Shape("unquoted_keys", lambda n: _fill("a:1 ", n, head="{")),
     Shape("scalar_lines", lambda n: _fill('"a"\n', n)),
     Shape("prose", lambda n: _fill("lorem ipsum ", n)),
+    # With a schema: quoted names inside a string value, which the tolerant tier may
+    # scan past (within a budget of the text's length).
+    Shape(
+        "inner_names_unended",
+        lambda n: _fill('"n": x ', n, head='{"a": "'),
+        "repair_schema",
+        "a string scanned past every quoted name to the end",
+    ),
+    Shape(
+        "inner_names_members",
+        lambda n: _fill('"a": "b "n": c", ', n, head="{"),
+        "repair_schema",
+    ),
     # The incremental parser, fed in chunks, a snapshot whenever one is due.
     Shape(
         "stream_wide_list",
@@ -154,6 +168,17 @@ def _run_repair(text: str) -> None:
         repairllm.repair(text)
 
 
+_SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}}
+
+
+def _run_repair_schema(text: str) -> None:
+    import repairllm
+    from repairllm.errors import RepairLLMError
+
+    with contextlib.suppress(RepairLLMError):
+        repairllm.repair(text, _SCHEMA)
+
+
 def _run_stream(text: str) -> None:
     from repairllm.stream import IncrementalParser
 
@@ -173,6 +198,7 @@ def _run_openai(text: str) -> None:
 
 _RUNNERS: dict[str, Callable[[str], None]] = {
     "repair": _run_repair,
+    "repair_schema": _run_repair_schema,
     "stream": _run_stream,
     "openai": _run_openai,
 }

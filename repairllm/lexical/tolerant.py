@@ -97,6 +97,7 @@ class Tolerant:
         self.done = False
         self._prose_from = -1  # see starts_prose
         self.layout_escapes = False  # a \n outside strings was read as a line break
+        self.lookahead = self.n  # characters strings may scan past a quoted inner name
 
     # -- bookkeeping
 
@@ -571,6 +572,8 @@ class Tolerant:
         mark = len(self.fixes)
         i = pos + 1
         first_end = -1
+        inner_key = -1  # the first end skipped as the end of a quoted name inside the text
+        opened = -1  # the quote before the one being tried, inside the string
         while True:
             j = find_quote(text, i, closer)
             if j < 0:
@@ -578,8 +581,18 @@ class Tolerant:
             if first_end < 0:
                 first_end = j
             if self.string_ends_at(j, key):
-                break
+                if key or opened < 0 or not self.inner_name(opened, j):
+                    break
+                if inner_key < 0:
+                    inner_key = j
+            opened = j
             i = j + 1
+        if inner_key >= 0:
+            # Scanning past a quoted name costs up to the rest of the text once per
+            # string; the budget keeps the whole parse linear.
+            self.lookahead -= (j if j >= 0 else n) - inner_key
+            if j < 0:
+                j = inner_key
         truncated = False
         if j < 0:
             # No quote fits: the first one closes the string after all, or none does
@@ -641,6 +654,20 @@ class Tolerant:
         # inside the text is far less likely to be followed by exactly that.
         key_next = IDENT_KEY.match(text, k)
         return key_next is not None and key_next.group() in self.known_keys()
+
+    def inner_name(self, opened: int, j: int) -> bool:
+        """Whether ``"name":`` between the quotes at ``opened`` and ``j`` is text inside a
+        string value rather than the next member after a string that lost its end.
+
+        ``"chart": "x-axis Reach\\n    "Taskwarrior": [0.4, 0.7]"``: the quotes around
+        ``Taskwarrior`` are the string's own, unescaped, and a colon follows. Read as a
+        key only when the schema knows that name here; with no schema (or no budget
+        left) the first fitting quote ends the string, as it always did.
+        """
+        if self.lookahead <= 0 or self.text[self.space_end(j + 1)] != ":":
+            return False
+        keys = self.known_keys()
+        return bool(keys) and self.text[opened + 1 : j] not in keys
 
     def plausible_after_comma(self, k: int) -> bool:
         text = self.text

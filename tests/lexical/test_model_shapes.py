@@ -20,6 +20,7 @@ INTS = {"type": "array", "items": INT}
 STRS = {"type": "array", "items": STR}
 PERSON = {"type": "object", "properties": {"name": STR, "age": INT}}
 LISTS = {"type": "object", "properties": {"x": STRS, "y": INT}}
+CHART = {"type": "object", "properties": {"chart": STR, "id": INT}}
 
 # (text, schema, expected value, expected ledger rules in order)
 CASES = [
@@ -182,6 +183,22 @@ CASES = [
     ),
     # In an array a comma always separates elements.
     P("[Smith, John]", STRS, ["Smith", "John"], ["unquoted_value"] * 2, id="uc-not-in-arrays"),
+    # -- a quoted name with a colon inside a string value: the string's own text unless
+    # the schema knows the name here
+    P(
+        '{"chart": "x-axis Reach\\n  "Taskwarrior": [0.4, 0.7]\\n  "Ours": [0.5]", "id": 7}',
+        CHART,
+        {"chart": 'x-axis Reach\n  "Taskwarrior": [0.4, 0.7]\n  "Ours": [0.5]', "id": 7},
+        ["unescaped_quote"],
+        id="uq-inner-names",
+    ),
+    P(
+        '{"chart": "see "Taskwarrior": fast", "id": 7}',
+        CHART,
+        {"chart": 'see "Taskwarrior": fast', "id": 7},
+        ["unescaped_quote"],
+        id="uq-inner-name-in-prose",
+    ),
 ]
 
 
