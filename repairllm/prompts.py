@@ -28,6 +28,7 @@ __all__ = [
     "build_messages",
     "feedback_message",
     "grammar_safe",
+    "instruction",
     "native_options",
     "render_schema",
     "uses_native",
@@ -133,6 +134,15 @@ def _instruction(schema: Schema | None, form: PromptForm) -> str:
         "schema": "Answer with one JSON value valid against this JSON Schema, and nothing else:",
     }[form]
     return f"{lead}\n{shape}"
+
+
+def instruction(schema: Schema | None, form: PromptForm = "skeleton") -> str:
+    """The instruction a structured call gives the model: answer with JSON of this shape.
+
+    Public for callers that build their own prompts (the framework adapters' format
+    instructions), so that they say to the model exactly what a structured call says.
+    """
+    return _instruction(schema, form)
 
 
 def build_messages(
