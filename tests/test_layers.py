@@ -183,3 +183,48 @@ def test_the_batch_command_is_a_plug_in_that_loads_no_ray_until_asked() -> None:
     )
     assert "usage: repairllm batch repair" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "True False"
+
+
+# The frameworks the adapters (repairllm.adapters) wrap: optional, loaded only by the
+# adapter module the user imports.
+FRAMEWORKS = ("langchain_core", "langchain", "langsmith", "pydantic_ai", "pydantic_graph")
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["import repairllm", "import repairllm.adapters", "from repairllm.adapters import __all__"],
+    ids=["library", "adapters-package", "adapters-names"],
+)
+def test_no_framework_is_imported_before_its_adapter_is_used(code: str) -> None:
+    probe = (
+        f"import sys\n{code}\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({FRAMEWORKS!r})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("name", "framework", "other"),
+    [
+        ("RepairingOutputParser", "langchain_core", "pydantic_ai"),
+        ("repaired", "pydantic_ai", "langchain_core"),
+    ],
+    ids=["langchain", "pydantic-ai"],
+)
+def test_an_adapter_name_loads_its_framework_on_first_use(
+    name: str, framework: str, other: str
+) -> None:
+    pytest.importorskip(framework, reason=f"{framework} (an optional extra) is not installed")
+    probe = (
+        "import sys\nimport repairllm.adapters as adapters\n"
+        f"print({framework!r} in sys.modules)\n"
+        f"adapters.{name}\n"
+        f"print({framework!r} in sys.modules, {other!r} in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-2:] == ["False", "True False"]
