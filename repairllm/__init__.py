@@ -18,6 +18,7 @@ from .errors import (
     BadResponse,
     ConfigError,
     ContextTooLong,
+    HookError,
     InvalidInput,
     MissingKey,
     NoJSONFound,
@@ -28,6 +29,7 @@ from .errors import (
 )
 from .extract import Candidate, candidates
 from .ledger import Fix, Issue, Ledger
+from .observe import Hooks
 from .outcome import Outcome
 from .pipeline import repair
 from .policy import DEFAULT, LENIENT, RULE_COSTS, STRICT, Policy
@@ -59,6 +61,8 @@ __all__ = [
     "ContextTooLong",
     "Fix",
     "Generation",
+    "HookError",
+    "Hooks",
     "InvalidInput",
     "Issue",
     "Ledger",

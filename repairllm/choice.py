@@ -15,9 +15,14 @@ from typing import Any
 import orjson
 import regex
 
+from . import observe
+from .attempt import Attempt
 from .backend import Backend, Message, Messages, as_messages
 from .errors import InvalidInput, RetriesExhausted
 from .extract import split_think
+from .ledger import Issue, Ledger
+from .observe import Hooks
+from .outcome import Outcome
 
 __all__ = ["choose", "parse_choice"]
 
@@ -110,6 +115,7 @@ def choose(
     *,
     retries: int = 1,
     native: bool | None = None,
+    hooks: Hooks | None = None,
     **chat_options: Any,
 ) -> str:
     """Ask the model to pick one of ``options`` and return the option picked.
@@ -121,6 +127,7 @@ def choose(
         retries: re-asks when the reply picks none or several options.
         native: constrain the reply to the labels with the server's JSON Schema mode
             where the backend declares one (``None``), or not.
+        hooks: callbacks on each request and attempt (see :class:`repairllm.observe.Hooks`).
         **chat_options: ``temperature``, ``max_tokens`` ...
 
     Raises:
@@ -138,22 +145,33 @@ def choose(
         extra["json_schema"] = {"type": "string", "enum": labels + options}
     extra.update(chat_options)
     replies: list[str] = []
-    for _ in range(retries + 1):
-        reply = backend.chat(messages, **extra).text
-        replies.append(reply)
-        index = parse_choice(reply, options)
-        if index is not None:
-            return options[index]
-        # The failed reply replaces the previous one: the context stays bounded.
-        messages = [
-            *question,
-            {"role": "assistant", "content": reply},
-            {"role": "user", "content": f"Answer with one letter only: {', '.join(labels)}."},
-        ]
-    raise RetriesExhausted(
-        replies,
-        message=(
-            f"no reply picked exactly one of {len(options)} options after {len(replies)} "
-            f"attempt(s); last reply: {replies[-1][:80]!r}"
-        ),
-    )
+    with observe.call("choose", backend, extra, hooks) as obs:
+        for _ in range(retries + 1):
+            attempt, completion = obs.chat(backend.chat, messages, extra)
+            reply = completion.text
+            replies.append(reply)
+            index = parse_choice(reply, options)
+            _judge(attempt, options, index)
+            if index is not None:
+                return options[index]
+            # The failed reply replaces the previous one: the context stays bounded.
+            messages = [
+                *question,
+                {"role": "assistant", "content": reply},
+                {"role": "user", "content": f"Answer with one letter only: {', '.join(labels)}."},
+            ]
+        raise RetriesExhausted(
+            replies,
+            message=(
+                f"no reply picked exactly one of {len(options)} options after {len(replies)} "
+                f"attempt(s); last reply: {replies[-1][:80]!r}"
+            ),
+        )
+
+
+def _judge(attempt: Attempt, options: Sequence[str], index: int | None) -> None:
+    """Record what a reply picked on its attempt, for logs, spans and hooks."""
+    if index is None:
+        attempt.issues = [Issue("", f"the reply picked none or several of {len(options)} options")]
+    else:
+        attempt.outcome = Outcome(options[index], Ledger(), None, [], attempt.raw, options[index])

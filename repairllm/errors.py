@@ -9,6 +9,7 @@
     ├── RepairFailed                       candidates found, none became a valid value
     │   └── AmbiguousRepair                several different valid values, policy says fail
     ├── RetriesExhausted                   a structured call ran out of attempts
+    ├── HookError                          a callback passed as hooks= raised
     ├── BackendError                       a model backend failed
     │   ├── BackendUnreachable             connection refused, DNS, server gone
     │   ├── BackendTimeout                 no answer within the timeout
@@ -40,6 +41,7 @@ __all__ = [
     "BadResponse",
     "ConfigError",
     "ContextTooLong",
+    "HookError",
     "InvalidInput",
     "MissingKey",
     "NoJSONFound",
@@ -170,6 +172,24 @@ class RetriesExhausted(RepairLLMError):
         self.best = best
         super().__init__(
             message or f"no valid value after {len(self.attempts)} attempts; see .attempts"
+        )
+
+
+class HookError(RepairLLMError):
+    """A callback passed as ``hooks=`` raised, and the call stopped there.
+
+    Attributes:
+        hook: which one (``"on_request"``, ``"on_repair"``, ``"on_attempt"``,
+            ``"on_retry"``); the hook's own exception is the ``__cause__``.
+        attempts: the attempts made until then.
+    """
+
+    def __init__(self, hook: str, error: BaseException, attempts: Sequence[Any] = ()) -> None:
+        self.hook = hook
+        self.attempts = list(attempts)
+        super().__init__(
+            f"the {hook} hook raised {type(error).__name__}: {error}; the call stopped "
+            "there (the hook's exception is this error's __cause__)"
         )
 
 

@@ -35,6 +35,7 @@ from tenacity import (
     wait_random,
 )
 
+from . import observe
 from .attempt import Attempt
 from .backend import Backend, Chunk, Completion, Message, Messages, Usage, refuses_structured
 from .errors import (
@@ -46,6 +47,7 @@ from .errors import (
     RetriesExhausted,
 )
 from .ledger import Issue, Ledger
+from .observe import Hooks
 from .options import CallOptions
 from .pipeline import run
 from .policy import Policy, resolve_policy
@@ -498,6 +500,7 @@ def generate(
     transient_retries: int = ...,
     backoff: float = ...,
     stop_at_value: bool = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> T: ...
 @overload
@@ -515,6 +518,7 @@ def generate(
     transient_retries: int = ...,
     backoff: float = ...,
     stop_at_value: bool = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> Generation[Any]: ...
 @overload
@@ -532,6 +536,7 @@ def generate(
     transient_retries: int = ...,
     backoff: float = ...,
     stop_at_value: bool = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> Any: ...
 def generate(
@@ -548,6 +553,7 @@ def generate(
     transient_retries: int = CallOptions.transient_retries,
     backoff: float = CallOptions.backoff,
     stop_at_value: bool = CallOptions.stop_at_value,
+    hooks: Hooks | None = None,
     **options: Any,
 ) -> Any:
     """Ask the backend for a value of ``schema`` and return it validated.
@@ -568,6 +574,8 @@ def generate(
         stop_at_value: stream each reply and stop generation once a complete JSON value
             has arrived (where the backend streams), instead of paying for the prose a
             small model adds after it.
+        hooks: callbacks on each request, repair, attempt and retry (see
+            :class:`repairllm.observe.Hooks`; a hook that raises stops the call).
         **options: chat options for every request (``max_tokens``, ``temperature`` ...).
 
     Raises:
@@ -588,12 +596,15 @@ def generate(
     )
     plan = _plan(backend, schema, call, options=options)
     dialogue = _dialogue(prompt, plan)
-    try:
-        request = next(dialogue)
-        while True:
-            request = dialogue.send(_send(backend, request, plan))
-    except StopIteration as stop:
-        return _finish(stop.value, outcome)
+    with observe.call("generate", backend, options, hooks) as obs:
+        try:
+            request = next(dialogue)
+            while True:
+                with obs.request(request.attempt, request.messages, request.options) as sent:
+                    reply = sent.done(_send(backend, request, plan))
+                request = dialogue.send(reply)
+        except StopIteration as stop:
+            return _finish(stop.value, outcome)
 
 
 @overload
@@ -611,6 +622,7 @@ async def agenerate(
     transient_retries: int = ...,
     backoff: float = ...,
     stop_at_value: bool = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> T: ...
 @overload
@@ -628,6 +640,7 @@ async def agenerate(
     transient_retries: int = ...,
     backoff: float = ...,
     stop_at_value: bool = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> Generation[Any]: ...
 @overload
@@ -645,6 +658,7 @@ async def agenerate(
     transient_retries: int = ...,
     backoff: float = ...,
     stop_at_value: bool = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> Any: ...
 async def agenerate(
@@ -661,6 +675,7 @@ async def agenerate(
     transient_retries: int = CallOptions.transient_retries,
     backoff: float = CallOptions.backoff,
     stop_at_value: bool = CallOptions.stop_at_value,
+    hooks: Hooks | None = None,
     **options: Any,
 ) -> Any:
     """Async :func:`generate`, through the backend's ``achat``."""
@@ -676,12 +691,15 @@ async def agenerate(
     )
     plan = _plan(backend, schema, call, options=options)
     dialogue = _dialogue(prompt, plan)
-    try:
-        request = next(dialogue)
-        while True:
-            request = dialogue.send(await _asend(backend, request, plan))
-    except StopIteration as stop:
-        return _finish(stop.value, outcome)
+    with observe.call("agenerate", backend, options, hooks) as obs:
+        try:
+            request = next(dialogue)
+            while True:
+                with obs.request(request.attempt, request.messages, request.options) as sent:
+                    reply = sent.done(await _asend(backend, request, plan))
+                request = dialogue.send(reply)
+        except StopIteration as stop:
+            return _finish(stop.value, outcome)
 
 
 def _takes_feedback(fn: Callable[..., Any]) -> bool:

@@ -17,10 +17,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import observe
 from .align import align
 from .backend import Backend, Message, Messages, Usage
 from .errors import RepairLLMError
 from .lexical import incremental
+from .observe import Hooks
 from .options import CallOptions
 from .outcome import Outcome
 from .pipeline import run
@@ -125,6 +127,7 @@ def stream(
     policy: Policy | str | None = CallOptions.policy,
     prompt_form: PromptForm = CallOptions.prompt_form,
     native: bool | None = CallOptions.native,
+    hooks: Hooks | None = None,
     **options: Any,
 ) -> Iterator[Partial]:
     """Stream a structured reply: partial values as fields complete, then the validated one.
@@ -136,6 +139,8 @@ def stream(
         policy: the repair policy for the final value.
         prompt_form: how the schema is shown (see :mod:`repairllm.prompts`).
         native: use the server's structured mode where declared (``None``), or not.
+        hooks: callbacks on the request, the repair and the attempt (see
+            :class:`repairllm.observe.Hooks`).
         **options: chat options (``max_tokens``, ``temperature`` ...).
 
     Yields:
@@ -148,13 +153,14 @@ def stream(
     """
     call = CallOptions(policy=policy, prompt_form=prompt_form, native=native)
     streamer, messages, extra = _start(backend, prompt, schema, call)
-    for chunk in backend.stream(messages, **options, **extra):
-        if chunk.usage is not None:
-            streamer.usage = chunk.usage
-        partial = streamer.push(chunk.text)
-        if partial is not None:
-            yield partial
-    yield from streamer.finish()
+    with observe.call("stream", backend, options, hooks) as obs:
+        for chunk in obs.chunks(backend.stream, messages, {**options, **extra}):
+            if chunk.usage is not None:
+                streamer.usage = chunk.usage
+            partial = streamer.push(chunk.text)
+            if partial is not None:
+                yield partial
+        yield from obs.partials(streamer.finish())
 
 
 async def astream(
@@ -165,19 +171,21 @@ async def astream(
     policy: Policy | str | None = CallOptions.policy,
     prompt_form: PromptForm = CallOptions.prompt_form,
     native: bool | None = CallOptions.native,
+    hooks: Hooks | None = None,
     **options: Any,
 ) -> AsyncIterator[Partial]:
     """Async :func:`stream`, through the backend's ``astream``."""
     call = CallOptions(policy=policy, prompt_form=prompt_form, native=native)
     streamer, messages, extra = _start(backend, prompt, schema, call)
-    async for chunk in backend.astream(messages, **options, **extra):
-        if chunk.usage is not None:
-            streamer.usage = chunk.usage
-        partial = streamer.push(chunk.text)
-        if partial is not None:
+    with observe.call("astream", backend, options, hooks) as obs:
+        async for chunk in obs.achunks(backend.astream, messages, {**options, **extra}):
+            if chunk.usage is not None:
+                streamer.usage = chunk.usage
+            partial = streamer.push(chunk.text)
+            if partial is not None:
+                yield partial
+        for partial in obs.partials(streamer.finish()):
             yield partial
-    for partial in streamer.finish():
-        yield partial
 
 
 def parse_chunks(chunks: Iterator[str] | list[str], schema: Any = None) -> list[Partial]:

