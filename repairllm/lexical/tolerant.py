@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from ..ledger import Fix, pointer
+from ..ledger import Fix, escape_pointer
 from ..policy import Policy
 from ..rules import Rule
 from ..schema import ANY, Schema
@@ -62,12 +62,25 @@ _UNQUOTED_VALUE = {
 
 
 class _Frame:
-    __slots__ = ("after_comma", "comma_at", "index", "key", "kind", "member_at", "node", "state")
+    __slots__ = (
+        "after_comma",
+        "comma_at",
+        "index",
+        "key",
+        "kind",
+        "member_at",
+        "node",
+        "prefix",
+        "state",
+    )
 
-    def __init__(self, kind: str, node: Any, member_at: int) -> None:
+    def __init__(self, kind: str, node: Any, member_at: int, prefix: str) -> None:
         # member_at: where the current member starts in the output (after the opener,
         # or at the comma before it), so a member cut off by the end can be dropped.
+        # prefix: the JSON pointer of this container, fixed while it is open, so that
+        # placing a fix costs one step, not one per level.
         self.kind = kind
+        self.prefix = prefix
         self.node = node
         self.state = KEY if kind == "{" else VALUE
         self.key: str | None = None
@@ -98,18 +111,37 @@ class Tolerant:
         self._prose_from = -1  # see starts_prose
         self.layout_escapes = False  # a \n outside strings was read as a line break
         self.lookahead = self.n  # characters strings may scan past a quoted inner name
+        self.costs: dict[str, float] = {}  # the policy's cost of each rule met so far
 
     # -- bookkeeping
 
     def fix(self, rule: str, before: Any, after: Any, *, container: bool = False) -> None:
-        parts: list[str | int] = []
-        frames = self.stack[:-1] if container and self.stack else self.stack
-        for i, frame in enumerate(frames):
+        stack = self.stack
+        depth = len(stack) - 1 if container and stack else len(stack)
+        path = ""
+        if depth:
+            frame = stack[depth - 1]
             if frame.kind == "[":
-                parts.append(frame.index)
-            elif frame.key is not None and (i < len(frames) - 1 or frame.state != KEY):
-                parts.append(frame.key)
-        self.fixes.append(Fix(STAGE, rule, pointer(parts), before, after, self.policy.cost(rule)))
+                path = f"{frame.prefix}/{frame.index}"
+            elif frame.key is not None and frame.state != KEY:
+                path = f"{frame.prefix}/{escape_pointer(frame.key)}"
+            else:
+                path = frame.prefix
+        cost = self.costs.get(rule)
+        if cost is None:
+            cost = self.costs[rule] = self.policy.cost(rule)
+        self.fixes.append(Fix(STAGE, rule, path, before, after, cost))
+
+    def child_prefix(self) -> str:
+        """The pointer of a container opened here (inside every open frame)."""
+        if not self.stack:
+            return ""
+        frame = self.stack[-1]
+        if frame.kind == "[":
+            return f"{frame.prefix}/{frame.index}"
+        if frame.key is not None:
+            return f"{frame.prefix}/{escape_pointer(frame.key)}"
+        return frame.prefix
 
     def types_here(self) -> frozenset[str]:
         if self.schema is None:
@@ -248,7 +280,7 @@ class Tolerant:
         frame = self.stack[-1] if self.stack else None
         if ch == "{" or ch == "[":
             node = self.node_here()
-            self.stack.append(_Frame(ch, node, len(self.out) + 1))
+            self.stack.append(_Frame(ch, node, len(self.out) + 1, self.child_prefix()))
             self.out.append(ch)
             return pos + 1
         if ch in _PLACEHOLDER_START and frame is not None:
