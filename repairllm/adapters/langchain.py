@@ -41,7 +41,7 @@ try:
     from langchain_core.exceptions import OutputParserException
     from langchain_core.messages import BaseMessage
     from langchain_core.output_parsers import BaseTransformOutputParser
-    from langchain_core.outputs import Generation
+    from langchain_core.outputs import ChatGeneration, Generation
     from pydantic import ConfigDict, PrivateAttr
 except ImportError as exc:  # pragma: no cover - the message is the point
     raise ConfigError(
@@ -168,7 +168,10 @@ class RepairingOutputParser(BaseTransformOutputParser[T]):  # type: ignore[misc,
         far, aligned to the schema, or ``None`` when nothing is readable yet (partial
         parsing never raises, as LangChain's own parsers do).
         """
-        text = result[0].text
+        first = result[0]
+        # A message's own content: ChatGeneration.text keeps only the first text block
+        # in langchain-core 0.3.
+        text = _chunk_text(first.message) if isinstance(first, ChatGeneration) else first.text
         if not partial:
             return self.parse(text)
         streamer = self._streamer()
@@ -244,10 +247,10 @@ class RepairingOutputParser(BaseTransformOutputParser[T]):  # type: ignore[misc,
 
 
 def _chunk_text(chunk: str | BaseMessage) -> str:
-    """A streamed chunk's text: a string, or a message's text content blocks joined.
+    """A reply's or a streamed chunk's text: a string, or a message's text blocks joined.
 
-    Read from ``content`` itself because ``BaseMessage.text`` is a method in
-    langchain-core 0.3 and a property in 1.x.
+    Read from ``content`` itself: ``BaseMessage.text`` is a method in langchain-core 0.3
+    and a property in 1.x, and 0.3's ``ChatGeneration.text`` is the first block alone.
     """
     if isinstance(chunk, str):
         return chunk

@@ -44,13 +44,13 @@ class Script:
         self.requests: list[list[ModelMessage]] = []
         self.infos: list[AgentInfo] = []
 
-    def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    def reply(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         self.requests.append(list(messages))
         self.infos.append(info)
         return ModelResponse(parts=[TextPart(next(self._replies))])
 
     def model(self) -> FunctionModel:
-        return FunctionModel(self)
+        return FunctionModel(self.reply)
 
     def last_prompt(self) -> str:
         """The text the agent sent in its latest request (a retry's feedback, after a retry)."""
