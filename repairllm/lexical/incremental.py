@@ -19,6 +19,13 @@ may be called at any time.)
 A reply that is not strict JSON (single quotes, unquoted keys ...) switches the
 parser to a fallback that repairs the whole buffer again only when it has doubled
 since the last try, which keeps the total work linear too.
+
+A reader that takes a root array one element at a time (``repairllm.items``) asks
+:meth:`closed_members` for the elements completed since the last call: they are the
+parser's own objects, never changed once closed, so nothing is copied or parsed
+again. In the fallback, where no value is read until the end, the bracket count
+records where each element lies instead (:meth:`member_spans`), so each can be
+repaired on its own as soon as it has closed.
 """
 
 from __future__ import annotations
@@ -114,6 +121,11 @@ class IncrementalParser:
         self._fb_depth = 0
         self._fb_quote = ""
         self._fb_escape = False
+        # The root array's members as the fallback's count finds them: (start, end)
+        # offsets of each one complete, and where the one being read began (else -1).
+        self._fb_track = False
+        self._fb_members: list[tuple[int, int]] = []
+        self._fb_open = -1
         self._lead = 0  # leading whitespace scanned so far, while the start is undecided
         # While a number or word touching the end may still grow: where its scan
         # resumes (else -1), and the characters that keep it growing. More of those
@@ -193,6 +205,39 @@ class IncrementalParser:
             parent = child
         self._last, self._fresh = top, True
         return top
+
+    # -- the root array, one member at a time -------------------------------------------
+
+    @property
+    def opener(self) -> str:
+        """The value's first character, ``"["`` or ``"{"``; ``""`` until it begins."""
+        return self.text[self._root_start] if self._started else ""
+
+    def closed_members(self, start: int = 0) -> list[Any]:
+        """The root array's complete members from index ``start`` on (strict JSON only).
+
+        A member is complete once its closer or its last token has been read; the parser
+        never touches it again, so it is handed out as it is, not copied (do not change
+        it: snapshots share it). Only the new ones are sliced, so a reader that asks
+        after every chunk pays for each member once. Empty in the fallback (see
+        :meth:`member_spans`) and when the value is not an array.
+        """
+        root = self._root
+        if self.fallback or not isinstance(root, list):
+            return []
+        # A frame above the root's is the last member, still open.
+        return root[start : len(root) - 1 if len(self._stack) > 1 else len(root)]
+
+    def member_spans(self, start: int = 0) -> list[tuple[int, int]]:
+        """Where the root array's complete members lie in :attr:`text`, from index ``start``
+        on, once the parser has fallen back (text that is not strict JSON).
+
+        Counted from the root's opening bracket, so the indices are the members'
+        whether or not strict parsing had read the first ones. A member ends at the
+        comma after it, at its own closer, or at the array's; an empty one (``[1,,2]``,
+        a trailing comma) is none.
+        """
+        return self._fb_members[start:]
 
     def _due(self, completed: bool, *, final: bool = False) -> bool:
         """Whether a snapshot is due after a scan in which something ``completed``.
@@ -392,6 +437,7 @@ class IncrementalParser:
         self.fallback = True
         self._stack.clear()
         self._fb_pos = self._root_start
+        self._fb_track = self.opener == "["
         self._count_brackets()
         self._fallback_due(final=True)
 
@@ -403,6 +449,7 @@ class IncrementalParser:
         """
         text = self.text
         depth, quote, escape = self._fb_depth, self._fb_quote, self._fb_escape
+        track, members, member = self._fb_track, self._fb_members, self._fb_open
         for i in range(self._fb_pos, len(text)):
             ch = text[i]
             if quote:
@@ -413,19 +460,36 @@ class IncrementalParser:
                 elif ch == quote or (ch == "\n" and quote == "'"):
                     # A newline ends a single-quoted "string": it was an apostrophe.
                     quote = ""
-            elif ch in "\"'":
+                continue
+            if track and depth == 1 and ch not in " \t\r\n":
+                # Directly inside the root array: members begin and end here.
+                if ch == ",":
+                    if member >= 0:
+                        members.append((member, i))
+                        member = -1
+                    continue
+                if member < 0 and ch not in "]}":
+                    member = i
+            if ch in "\"'":
                 quote = ch
             elif ch in "{[":
                 depth += 1
             elif ch in "}]":
                 depth -= 1
+                if track and depth == 1 and member >= 0:  # a container member closed
+                    members.append((member, i + 1))
+                    member = -1
                 if depth <= 0:
+                    if track and member >= 0:  # the last member, closed by the array
+                        members.append((member, i))
+                        member = -1
                     self.complete = True
                     self._fb_pos = i + 1
                     break
         else:
             self._fb_pos = len(text)
         self._fb_depth, self._fb_quote, self._fb_escape = depth, quote, escape
+        self._fb_open = member
 
     def _fallback_due(self, final: bool) -> bool:
         """Whether a snapshot is due: the buffer has doubled since the last, or it ended.
