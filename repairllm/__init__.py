@@ -20,6 +20,7 @@ from .errors import (
     ContextTooLong,
     HookError,
     InvalidInput,
+    ItemFailed,
     MissingKey,
     NoJSONFound,
     RepairFailed,
@@ -28,6 +29,7 @@ from .errors import (
     SchemaError,
 )
 from .extract import Candidate, candidates
+from .items import StreamedItem, arepair_items, astream_items, repair_items, stream_items
 from .ledger import Fix, Issue, Ledger
 from .observe import Hooks
 from .outcome import Outcome
@@ -65,6 +67,7 @@ __all__ = [
     "Hooks",
     "InvalidInput",
     "Issue",
+    "ItemFailed",
     "Ledger",
     "MissingKey",
     "NoJSONFound",
@@ -76,10 +79,13 @@ __all__ = [
     "RetriesExhausted",
     "Schema",
     "SchemaError",
+    "StreamedItem",
     "Usage",
     "__version__",
     "agenerate",
+    "arepair_items",
     "astream",
+    "astream_items",
     "available",
     "candidates",
     "choose",
@@ -88,6 +94,8 @@ __all__ = [
     "generate",
     "register",
     "repair",
+    "repair_items",
     "repairing",
     "stream",
+    "stream_items",
 ]
