@@ -7,7 +7,7 @@ Nothing here imports a backend driver, torch, transformers or an HTTP client.
 
 from __future__ import annotations
 
-from .backend import Backend, ChatOptions, Chunk, Completion, Usage
+from .backend import Backend, ChatOptions, Chunk, Completion, ToolCall, Usage
 from .choice import choose
 from .errors import (
     AmbiguousRepair,
@@ -20,7 +20,6 @@ from .errors import (
     ContextTooLong,
     HookError,
     InvalidInput,
-    ItemFailed,
     MissingKey,
     NoJSONFound,
     RepairFailed,
@@ -29,7 +28,6 @@ from .errors import (
     SchemaError,
 )
 from .extract import Candidate, candidates
-from .items import StreamedItem, arepair_items, astream_items, repair_items, stream_items
 from .ledger import Fix, Issue, Ledger
 from .observe import Hooks
 from .outcome import Outcome
@@ -39,6 +37,7 @@ from .registry import available, connect, register
 from .retry import Attempt, Generation, agenerate, generate, repairing
 from .schema import Schema, compile_schema
 from .stream import Partial, astream, stream
+from .tools import ToolUse, acall_tools, call_tools
 
 __version__ = "0.1.0"
 
@@ -67,7 +66,6 @@ __all__ = [
     "Hooks",
     "InvalidInput",
     "Issue",
-    "ItemFailed",
     "Ledger",
     "MissingKey",
     "NoJSONFound",
@@ -79,14 +77,15 @@ __all__ = [
     "RetriesExhausted",
     "Schema",
     "SchemaError",
-    "StreamedItem",
+    "ToolCall",
+    "ToolUse",
     "Usage",
     "__version__",
+    "acall_tools",
     "agenerate",
-    "arepair_items",
     "astream",
-    "astream_items",
     "available",
+    "call_tools",
     "candidates",
     "choose",
     "compile_schema",
@@ -94,8 +93,6 @@ __all__ = [
     "generate",
     "register",
     "repair",
-    "repair_items",
     "repairing",
     "stream",
-    "stream_items",
 ]

@@ -30,6 +30,9 @@ class Attempt:
         continuations: how many times a cut-off reply was continued.
         transient_errors: backend failures retried within this attempt.
         native: whether the server's structured mode constrained the reply.
+        tools: whether the schema was sent as a function to call (``mode="tools"``),
+            so that ``raw`` is the call's arguments, or the content when the model
+            answered there (``notes`` says which).
         error: the message of the error that ended the attempt, if any.
         notes: what the driver said about the structured request: a form the server
             refused and the one sent instead, what a grammar left out, a constraint
@@ -45,6 +48,7 @@ class Attempt:
     continuations: int = 0
     transient_errors: int = 0
     native: bool = False
+    tools: bool = False
     error: str | None = None
     notes: list[str] = field(default_factory=list)
 

@@ -38,6 +38,7 @@ __all__ = [
     "Message",
     "Messages",
     "RedactedCause",
+    "ToolCall",
     "Usage",
     "as_messages",
     "redact_error",
@@ -68,6 +69,23 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call a server returned (OpenAI's ``tool_calls``, Ollama's too).
+
+    Attributes:
+        name: the function called.
+        arguments: its arguments as the model wrote them: a JSON text, often broken,
+            which structured calls repair like any reply. A server that sends an object
+            (Ollama) has it serialized here, so every driver gives text.
+        id: the server's id for the call, when it gives one.
+    """
+
+    name: str
+    arguments: str
+    id: str | None = None
+
+
+@dataclass(frozen=True)
 class Completion:
     """One finished reply.
 
@@ -81,6 +99,8 @@ class Completion:
             know: a form the server refused and the one used instead, what a grammar
             left out, a constraint that could not be applied. Structured calls copy
             them into the attempt.
+        tool_calls: the function calls the reply made, in order (empty when it made
+            none, and from drivers without tool support).
     """
 
     text: str
@@ -88,6 +108,7 @@ class Completion:
     usage: Usage = field(default_factory=Usage)
     raw: Any = field(default=None, repr=False, compare=False)
     notes: tuple[str, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def truncated(self) -> bool:
@@ -126,6 +147,14 @@ class ChatOptions(BaseModel):
     """Ask the server to constrain the reply to this JSON Schema (native structured mode)."""
     json_mode: bool = False
     """Ask the server for any JSON object (weaker than ``json_schema``)."""
+    tools: list[dict[str, Any]] | None = None
+    """Functions the model may call, in OpenAI's form
+    (``{"type": "function", "function": {"name", "description", "parameters"}}``). Only
+    drivers with :attr:`Backend.supports_tools` take them; the calls come back in
+    :attr:`Completion.tool_calls` from ``chat`` (a stream carries text only)."""
+    tool_choice: str | dict[str, Any] | None = None
+    """``"auto"``, ``"none"``, ``"required"``, or
+    ``{"type": "function", "function": {"name": ...}}`` to force one function."""
     timeout: float | None = Field(default=None, gt=0)
     """Seconds the call may take, over the driver's own ``timeout``. In the HTTP drivers
     (openai, ollama) it bounds the whole of a ``chat`` (connecting, sending, every read,
@@ -137,16 +166,19 @@ class ChatOptions(BaseModel):
 
 
 # What a server's error says when it is about the structured-output request itself.
-_ABOUT_STRUCTURE = re.compile(r"response_format|json_schema|json_object|grammar|schema|format")
+_ABOUT_STRUCTURE = re.compile(
+    r"response_format|json_schema|json_object|grammar|schema|format|[Tt]ool"
+)
 
 
 def refuses_structured(exc: BackendError) -> bool:
     """Whether a failed request with a structured-output form was refused *for* that form.
 
-    Servers refuse a form they do not know in several ways: 400 or 422 (vLLM, OpenAI),
-    a 500 whose body names the field (llama-cpp-python's server validates
-    ``response_format`` into an internal error), or dropping the connection mid-request
-    (a server whose grammar compiler crashed). Each means: try the next, weaker form.
+    Servers refuse a form they do not know in several ways: 400 or 422 (vLLM, OpenAI,
+    and Ollama's "model does not support tools"), a 500 whose body names the field
+    (llama-cpp-python's server validates ``response_format`` or ``tool_choice`` into an
+    internal error), or dropping the connection mid-request (a server whose grammar
+    compiler crashed). Each means: try the next, weaker form.
     """
     if isinstance(exc, BackendStatusError):
         if exc.status in (400, 422):
@@ -289,6 +321,8 @@ class Backend(ABC):
     # Plain attributes, not ClassVar: a driver for many servers sets them per instance.
     supports_json_schema: bool = False
     supports_json_mode: bool = False
+    supports_tools: bool = False
+    """Whether ``chat`` takes ``tools`` and returns :attr:`Completion.tool_calls`."""
     supports_streaming: ClassVar[bool] = True
     continues_reply: ClassVar[bool] = False
     """Whether a trailing assistant message is continued in place (the model writes on
@@ -411,6 +445,12 @@ class Backend(ABC):
     ) -> tuple[list[Message], ChatOptions]:
         msgs = as_messages(messages)
         opts = self.options(**options)
+        if opts.tools and not self.supports_tools:
+            raise ConfigError(
+                f"{self.name} is not known to take tool calls; drop the tools option "
+                "(generate(..., mode='tools') falls back by itself), or use a driver "
+                "or preset that has them"
+            )
         self.check_fits(msgs, opts.max_tokens)
         return msgs, opts
 

@@ -10,7 +10,7 @@ Each of those functions keeps its keyword signature (the public surface), builds
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .errors import InvalidInput
 
@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from .policy import Policy
     from .prompts import PromptForm
 
-__all__ = ["CallOptions"]
+__all__ = ["MODES", "CallOptions", "Mode"]
+
+Mode = Literal["auto", "json", "tools", "prompt"]
+MODES: tuple[Mode, ...] = ("auto", "json", "tools", "prompt")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +36,11 @@ class CallOptions:
         policy: the repair policy (``"strict"``, ``"default"``, ``"lenient"`` or a Policy).
         native: use the server's structured mode; ``None`` uses it where the backend
             declares one, ``False`` turns it off.
+        mode: how the schema is sent besides the prompt: ``"auto"`` as ``native`` says,
+            ``"json"`` in the server's JSON mode (``native=True``), ``"prompt"`` in the
+            prompt only (``native=False``), ``"tools"`` as one function the model is
+            made to call, whose ``arguments`` are repaired (refused: the JSON mode
+            unless ``native=False``, else the prompt).
         prompt_form: how the schema is shown to the model (see :mod:`repairllm.prompts`).
         continuations: how often a reply cut off at the token limit is continued.
         transient_retries: retries of timeouts, 429 and 5xx per request, with backoff.
@@ -43,6 +51,7 @@ class CallOptions:
     retries: int = 2
     policy: Policy | str | None = None
     native: bool | None = None
+    mode: Mode = "auto"
     prompt_form: PromptForm = "skeleton"
     continuations: int = 2
     transient_retries: int = 3
@@ -52,3 +61,14 @@ class CallOptions:
     def __post_init__(self) -> None:
         if self.retries < 0 or self.continuations < 0 or self.transient_retries < 0:
             raise InvalidInput("retries, continuations and transient_retries must be >= 0")
+        if self.mode not in MODES:
+            raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if (self.mode, self.native) in (("json", False), ("prompt", True)):
+            raise InvalidInput(
+                f"mode={self.mode!r} contradicts native={self.native!r}; give one of them"
+            )
+
+    @property
+    def wants_native(self) -> bool | None:
+        """``native`` as the mode settles it (``"json"``: on, ``"prompt"``: off)."""
+        return {"json": True, "prompt": False}.get(self.mode, self.native)

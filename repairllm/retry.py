@@ -22,7 +22,7 @@ import inspect
 import time
 import zlib
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from tenacity import (
@@ -48,12 +48,13 @@ from .errors import (
 )
 from .ledger import Issue, Ledger
 from .observe import Hooks
-from .options import CallOptions
+from .options import CallOptions, Mode
 from .pipeline import run
 from .policy import Policy, resolve_policy
 from .prompts import PromptForm, build_messages, feedback_message, native_options, uses_native
 from .schema import Schema, compile_schema
 from .stream import IncrementalParser
+from .toolspec import read_call, takes_tools, tool_name, tool_options
 
 __all__ = ["Attempt", "Generation", "agenerate", "generate", "repairing"]
 
@@ -105,6 +106,10 @@ class _Plan:
     native: bool
     options: dict[str, Any]
     continues_reply: bool = False
+    tools: bool = False
+    """Send the schema as a forced function call (until the server refuses it)."""
+    notes: list[str] = field(default_factory=list)
+    """What every attempt should say about how the schema was sent."""
 
     @property
     def form(self) -> PromptForm:
@@ -130,7 +135,8 @@ def _plan(
         options: the chat options sent with every request.
     """
     compiled = compile_schema(schema) if schema is not None else None
-    use_native = uses_native(backend, compiled, call.native)
+    use_native = uses_native(backend, compiled, call.wants_native)
+    tools, notes = _uses_tools(backend, compiled, call, use_native)
     return _Plan(
         call,
         compiled,
@@ -138,11 +144,45 @@ def _plan(
         use_native,
         options if options is not None else {},
         backend is not None and backend.continues_reply,
+        tools,
+        notes,
     )
 
 
+def _uses_tools(
+    backend: Backend | None, schema: Schema | None, call: CallOptions, native: bool
+) -> tuple[bool, list[str]]:
+    """Whether the call sends the schema as a function, and if it cannot, why not.
+
+    Like ``native=True``, ``mode="tools"`` cannot turn on what the backend lacks: the
+    call goes the next way (the JSON mode, else the prompt) and every attempt says so.
+    """
+    if call.mode != "tools" or backend is None:
+        return False, []
+    instead = "its JSON mode" if native else "the schema in the prompt only"
+    if not backend.supports_tools:
+        return False, [f"{backend.name} is not known to take tool calls; sent {instead}"]
+    if not takes_tools(schema):
+        return False, [
+            "tool-call mode needs an object schema (a function's arguments are an "
+            f"object); sent {instead}"
+        ]
+    return True, []
+
+
 def _native_options(plan: _Plan) -> dict[str, Any]:
+    if plan.tools:
+        return tool_options(plan.schema)
     return native_options(plan.schema) if plan.native else {}
+
+
+def _reply_text(reply: Completion, attempt: Attempt, plan: _Plan) -> str:
+    """What an attempt repairs: the reply's text, or in tool-call mode its call's arguments."""
+    if not attempt.tools:
+        return reply.text
+    text, notes = read_call(reply, tool_name(plan.schema))
+    attempt.notes.extend(notes)
+    return text
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -240,10 +280,12 @@ def _dialogue(prompt: Messages, plan: _Plan) -> Generator[_Request, Completion, 
     messages = first
     attempts: list[Attempt] = []
     for _ in range(plan.call.retries + 1):
-        attempt = Attempt(native=plan.native)
+        attempt = Attempt(
+            native=plan.native and not plan.tools, tools=plan.tools, notes=list(plan.notes)
+        )
         attempts.append(attempt)
         reply = yield _Request(messages, {**plan.options, **_native_options(plan)}, attempt)
-        attempt.raw, attempt.usage = reply.text, reply.usage
+        attempt.raw, attempt.usage = _reply_text(reply, attempt, plan), reply.usage
         attempt.finish_reason = reply.finish_reason
         attempt.note(reply)
         while (
@@ -289,7 +331,8 @@ def _retry_args(plan: _Plan, attempt: Attempt) -> dict[str, Any]:
     def transient(exc: BaseException) -> bool:
         # A refusal of the structured form (a 500 about the schema, say) is not
         # retried as it is: the caller resends without the form.
-        if plan.native and isinstance(exc, BackendError) and refuses_structured(exc):
+        structured = plan.native or plan.tools
+        if structured and isinstance(exc, BackendError) and refuses_structured(exc):
             return False
         return _is_transient(exc)
 
@@ -309,8 +352,21 @@ def _without_native(request: _Request, exc: BackendError, plan: _Plan) -> bool:
     A server that refuses the structured request (see
     :func:`~repairllm.backend.refuses_structured`) and whose driver has no weaker
     form left to try gets the call again with plain prompting; repair stays the
-    safety net, and the attempt says so.
+    safety net, and the attempt says so. A refused tool call goes first to the JSON
+    mode (where the call may use it), then to plain prompting.
     """
+    if "tools" in request.options and refuses_structured(exc):
+        plan.tools = False
+        request.options.pop("tools")
+        request.options.pop("tool_choice", None)
+        request.options.update(_native_options(plan))
+        request.attempt.tools = False
+        request.attempt.native = plan.native
+        instead = "its JSON mode" if plan.native else "the schema in the prompt only"
+        request.attempt.notes.append(
+            f"the backend refused tool calls ({exc}); asked again with {instead}"
+        )
+        return True
     native = "json_schema" in request.options or "json_mode" in request.options
     if native and refuses_structured(exc):
         plan.native = False
@@ -417,13 +473,14 @@ class _Reader:
 
 
 def _caller(backend: Backend, plan: _Plan) -> Callable[..., Completion]:
-    if plan.call.stop_at_value and backend.supports_streaming:
+    # Tool calls come back whole from chat (streams carry text only).
+    if plan.call.stop_at_value and backend.supports_streaming and not plan.tools:
         return functools.partial(_until_value, backend)
     return backend.chat
 
 
 def _acaller(backend: Backend, plan: _Plan) -> Callable[..., Any]:
-    if plan.call.stop_at_value and backend.supports_streaming:
+    if plan.call.stop_at_value and backend.supports_streaming and not plan.tools:
         return functools.partial(_auntil_value, backend)
     return backend.achat
 
@@ -431,7 +488,7 @@ def _acaller(backend: Backend, plan: _Plan) -> Callable[..., Any]:
 def _send(backend: Backend, request: _Request, plan: _Plan) -> Completion:
     started = time.perf_counter()
     try:
-        for _ in range(2):
+        for _ in range(3):  # the form asked for, and up to two fallbacks (tools, JSON mode)
             try:
                 return Retrying(**_retry_args(plan, request.attempt))(
                     _caller(backend, plan), request.messages, **request.options
@@ -450,7 +507,7 @@ def _send(backend: Backend, request: _Request, plan: _Plan) -> Completion:
 async def _asend(backend: Backend, request: _Request, plan: _Plan) -> Completion:
     started = time.perf_counter()
     try:
-        for _ in range(2):
+        for _ in range(3):  # the form asked for, and up to two fallbacks (tools, JSON mode)
             try:
                 result: Completion = await AsyncRetrying(**_retry_args(plan, request.attempt))(
                     _acaller(backend, plan), request.messages, **request.options
@@ -495,6 +552,7 @@ def generate(
     policy: Policy | str | None = ...,
     outcome: Literal[False] = ...,
     native: bool | None = ...,
+    mode: Mode = ...,
     prompt_form: PromptForm = ...,
     continuations: int = ...,
     transient_retries: int = ...,
@@ -513,6 +571,7 @@ def generate(
     policy: Policy | str | None = ...,
     outcome: Literal[True],
     native: bool | None = ...,
+    mode: Mode = ...,
     prompt_form: PromptForm = ...,
     continuations: int = ...,
     transient_retries: int = ...,
@@ -531,6 +590,7 @@ def generate(
     policy: Policy | str | None = ...,
     outcome: bool = ...,
     native: bool | None = ...,
+    mode: Mode = ...,
     prompt_form: PromptForm = ...,
     continuations: int = ...,
     transient_retries: int = ...,
@@ -548,6 +608,7 @@ def generate(
     policy: Policy | str | None = CallOptions.policy,
     outcome: bool = False,
     native: bool | None = CallOptions.native,
+    mode: Mode = CallOptions.mode,
     prompt_form: PromptForm = CallOptions.prompt_form,
     continuations: int = CallOptions.continuations,
     transient_retries: int = CallOptions.transient_retries,
@@ -567,6 +628,15 @@ def generate(
         outcome: return a :class:`Generation` with every :class:`Attempt`.
         native: use the server's structured mode; ``None`` uses it where the backend
             declares one, ``False`` turns it off (to compare).
+        mode: how the schema is sent besides the prompt: ``"auto"`` (as ``native``
+            says), ``"json"`` (the server's JSON mode), ``"prompt"`` (the prompt only),
+            or ``"tools"``: as one function the model is made to call
+            (``tools`` + ``tool_choice``), whose ``arguments`` go through the same
+            repair and validation. A model that answers in content instead has its
+            content repaired, and the attempt's ``notes`` say so; a backend without
+            tool calls, or a server that refuses them, gets the JSON mode (unless
+            ``native=False``) or the prompt, recorded in the attempt. Tool calls are
+            read whole (``stop_at_value`` does not apply to them).
         prompt_form: how the schema is shown to the model (see :mod:`repairllm.prompts`).
         continuations: how often a reply cut off at the token limit is continued.
         transient_retries: retries of timeouts, 429 and 5xx per request, with backoff.
@@ -588,6 +658,7 @@ def generate(
         retries=retries,
         policy=policy,
         native=native,
+        mode=mode,
         prompt_form=prompt_form,
         continuations=continuations,
         transient_retries=transient_retries,
@@ -617,6 +688,7 @@ async def agenerate(
     policy: Policy | str | None = ...,
     outcome: Literal[False] = ...,
     native: bool | None = ...,
+    mode: Mode = ...,
     prompt_form: PromptForm = ...,
     continuations: int = ...,
     transient_retries: int = ...,
@@ -635,6 +707,7 @@ async def agenerate(
     policy: Policy | str | None = ...,
     outcome: Literal[True],
     native: bool | None = ...,
+    mode: Mode = ...,
     prompt_form: PromptForm = ...,
     continuations: int = ...,
     transient_retries: int = ...,
@@ -653,6 +726,7 @@ async def agenerate(
     policy: Policy | str | None = ...,
     outcome: bool = ...,
     native: bool | None = ...,
+    mode: Mode = ...,
     prompt_form: PromptForm = ...,
     continuations: int = ...,
     transient_retries: int = ...,
@@ -670,6 +744,7 @@ async def agenerate(
     policy: Policy | str | None = CallOptions.policy,
     outcome: bool = False,
     native: bool | None = CallOptions.native,
+    mode: Mode = CallOptions.mode,
     prompt_form: PromptForm = CallOptions.prompt_form,
     continuations: int = CallOptions.continuations,
     transient_retries: int = CallOptions.transient_retries,
@@ -683,6 +758,7 @@ async def agenerate(
         retries=retries,
         policy=policy,
         native=native,
+        mode=mode,
         prompt_form=prompt_form,
         continuations=continuations,
         transient_retries=transient_retries,

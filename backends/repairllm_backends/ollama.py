@@ -2,10 +2,11 @@
 
 Ollama also serves an OpenAI-compatible ``/v1``, but only the native API takes a
 JSON Schema in ``format``, the Modelfile ``options`` (``num_ctx``, ``num_predict``
-...) and ``keep_alive``, and reports ``done_reason``. Streaming is NDJSON: one JSON
-object per line, the last with ``"done": true`` and the token counts. An error is
-``{"error": "..."}``, either as the body of an HTTP error status or, once a stream
-has begun, as a line of the stream.
+...) and ``keep_alive``, and reports ``done_reason``. Tools go in ``tools``; the calls
+come back in ``message.tool_calls`` with ``arguments`` as an object, not a string.
+Streaming is NDJSON: one JSON object per line, the last with ``"done": true`` and the
+token counts. An error is ``{"error": "..."}``, either as the body of an HTTP error
+status or, once a stream has begun, as a line of the stream.
 
 Example:
     >>> llm = OllamaBackend("qwen2.5:0.5b")  # doctest: +SKIP
@@ -34,6 +35,7 @@ from repairllm.backend import (
     Completion,
     Message,
     Messages,
+    ToolCall,
     Usage,
     redact_error,
     redact_text,
@@ -146,6 +148,9 @@ class OllamaBackend(Backend):
     name: ClassVar[str] = "ollama"
     supports_json_schema: bool = True
     supports_json_mode: bool = True
+    # Models whose template has no tools are refused with a 400 ("... does not support
+    # tools"), which structured calls read as a refusal and fall back from.
+    supports_tools: bool = True
     supports_streaming: ClassVar[bool] = True
     options_cls: ClassVar[type[ChatOptions]] = OllamaOptions
 
@@ -465,6 +470,14 @@ class OllamaBackend(Backend):
             body["format"] = options.json_schema
         elif options.json_mode:
             body["format"] = "json"
+        tools = _offered_tools(options)
+        if tools:
+            if stream:
+                raise ConfigError(
+                    "the ollama driver reads tool calls from chat() and achat(), not from a "
+                    "stream; call chat, or drop the tools option"
+                )
+            body["tools"] = tools
         own = options if isinstance(options, OllamaOptions) else OllamaOptions()
         sampling = {**self.ollama_options, **(own.options or {})}
         common = {
@@ -497,6 +510,7 @@ class OllamaBackend(Backend):
             finish_reason=_finish_reason(data),
             usage=self._usage(data, messages, text),
             raw=data,
+            tool_calls=_tool_calls(data),
         )
 
     def _usage(self, data: Mapping[str, Any], messages: list[Message], text: str) -> Usage:
@@ -661,6 +675,46 @@ def _content(data: Mapping[str, Any], allow_missing: bool = False) -> str:
     if not isinstance(content, str):
         raise ValueError("the reply's message has no 'content' string")
     return content
+
+
+def _offered_tools(options: ChatOptions) -> list[dict[str, Any]]:
+    """The tools to send. Ollama has no ``tool_choice``: a choice naming one function
+    sends that function alone, and ``"none"`` sends none."""
+    tools = list(options.tools or [])
+    choice = options.tool_choice
+    if choice == "none":
+        return []
+    if isinstance(choice, Mapping):
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, Mapping) else None
+        named = [t for t in tools if (t.get("function") or {}).get("name") == name]
+        if not named:
+            raise ConfigError(f"tool_choice names {name!r}, which is not among the tools given")
+        return named
+    return tools
+
+
+def _tool_calls(data: Mapping[str, Any]) -> tuple[ToolCall, ...]:
+    """``message.tool_calls``, with each call's ``arguments`` (an object) as JSON text.
+
+    Raises:
+        ValueError: a call that is not ``{"function": {"name": ...}}``.
+    """
+    calls = data["message"].get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise ValueError("the reply's message has 'tool_calls' that is not a list")
+    out: list[ToolCall] = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name:
+            raise ValueError("the reply has a tool call without a function name")
+        arguments = function.get("arguments") if isinstance(function, dict) else None
+        if not isinstance(arguments, str):
+            arguments = "" if arguments is None else orjson.dumps(arguments).decode()
+        call_id = call.get("id")
+        out.append(ToolCall(name, arguments, call_id if isinstance(call_id, str) else None))
+    return tuple(out)
 
 
 def _finish_reason(data: Mapping[str, Any]) -> str:

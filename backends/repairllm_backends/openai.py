@@ -32,6 +32,7 @@ from repairllm.backend import (
     Completion,
     Message,
     Messages,
+    ToolCall,
     Usage,
     redact_error,
     redact_text,
@@ -135,6 +136,8 @@ class OpenAIBackend(Backend):
             ``generate`` owns retrying and counts every attempt.
         supports_json_schema: override the preset's claim about native JSON Schema mode.
         supports_json_mode: override the preset's claim about JSON mode.
+        supports_tools: override the preset's claim about tool calls (``tools`` with a
+            forcing ``tool_choice``, read back from ``tool_calls``).
 
     Raises:
         ConfigError: for an unknown preset, a missing ``base_url`` or ``model``, or
@@ -163,6 +166,7 @@ class OpenAIBackend(Backend):
         max_retries: int = 0,
         supports_json_schema: bool | None = None,
         supports_json_mode: bool | None = None,
+        supports_tools: bool | None = None,
     ) -> None:
         self._sdk = _sdk()
         self.preset: Preset | None = _find_preset(preset)
@@ -214,6 +218,7 @@ class OpenAIBackend(Backend):
         self.supports_json_mode = (
             supports_json_mode if supports_json_mode is not None else bool(p and p.json_mode)
         )
+        self.supports_tools = supports_tools if supports_tools is not None else bool(p and p.tools)
         self.defaults = dict(defaults or {})
         self.options()  # fail now, not on the first call, when a default is bad
         # None: not tried yet; False: the server has no tokenize endpoint.
@@ -278,9 +283,10 @@ class OpenAIBackend(Backend):
         with self._errors():
             response, tried = self._create(messages, options, stream=False)
             text, finish, usage = self._read(response)
+            calls = self._tool_calls(response)
             if usage is None:
                 usage = self._count_usage(messages, text)
-        return Completion(text, finish, usage, response, notes=tried.notes())
+        return Completion(text, finish, usage, response, notes=tried.notes(), tool_calls=calls)
 
     def _stream(
         self,
@@ -330,9 +336,10 @@ class OpenAIBackend(Backend):
                 msgs, opts = await asyncio.to_thread(self._prepare, messages, options)
                 response, tried = await self._acreate(client, msgs, opts, stream=False)
                 text, finish, usage = self._read(response)
+                calls = self._tool_calls(response)
                 if usage is None:
                     usage = await asyncio.to_thread(self._count_usage, msgs, text)
-        return Completion(text, finish, usage, response, notes=tried.notes())
+        return Completion(text, finish, usage, response, notes=tried.notes(), tool_calls=calls)
 
     async def astream(self, messages: Messages, **options: Any) -> AsyncIterator[Chunk]:
         """Async :meth:`stream`, over ``openai.AsyncOpenAI``, with the same deadlines."""
@@ -493,6 +500,15 @@ class OpenAIBackend(Backend):
         response_format = _response_format(options, form)
         if response_format is not None:
             params["response_format"] = response_format
+        if options.tools:
+            if stream:
+                raise ConfigError(
+                    "the openai driver reads tool calls from chat() and achat(), not from a "
+                    "stream; call chat, or drop the tools option"
+                )
+            params["tools"] = options.tools
+            if options.tool_choice is not None:
+                params["tool_choice"] = options.tool_choice
         if stream:
             params["stream"] = True
             # Servers that do not know the field ignore it (llama-cpp-python does);
@@ -589,6 +605,34 @@ class OpenAIBackend(Backend):
         finish = getattr(choices[0], "finish_reason", None)
         usage = _usage(getattr(response, "usage", None))
         return text or "", finish if isinstance(finish, str) else None, usage
+
+    def _tool_calls(self, response: Any) -> tuple[ToolCall, ...]:
+        """The function calls of a whole reply (its first choice), arguments as text.
+
+        Servers send ``arguments`` as a JSON string; one that sends an object has it
+        serialized, so the caller always gets text to repair.
+
+        Raises:
+            BadResponse: a tool call without a function name.
+        """
+        message = getattr(response.choices[0], "message", None)
+        calls = getattr(message, "tool_calls", None) or []
+        out: list[ToolCall] = []
+        for call in calls if isinstance(calls, list) else []:
+            function = getattr(call, "function", None)
+            name = getattr(function, "name", None)
+            if not isinstance(name, str) or not name:
+                raise BadResponse(
+                    f"{self._where()} answered a tool call without a function name: "
+                    f"{_describe(call, self._secrets)}",
+                    self.name,
+                )
+            arguments = getattr(function, "arguments", None)
+            if not isinstance(arguments, str):
+                arguments = "" if arguments is None else json.dumps(arguments)
+            call_id = getattr(call, "id", None)
+            out.append(ToolCall(name, arguments, call_id if isinstance(call_id, str) else None))
+        return tuple(out)
 
     def _count_usage(self, messages: list[Message], text: str) -> Usage:
         # The server did not report usage: count it, so attempts still add up.

@@ -27,6 +27,10 @@ class Preset:
             local servers accept any placeholder.
         json_schema: constrains replies to a JSON Schema, in the form ``schema_form`` says.
         json_mode: accepts ``response_format={"type": "json_object"}``.
+        tools: accepts ``tools`` and a ``tool_choice`` naming one function, and returns
+            ``tool_calls``. llama-cpp-python's server does so for every chat format it
+            renders from a template (SmolLM2's included): a forced function is
+            generated under a grammar made from its ``parameters``.
         schema_form: how the schema is sent: OpenAI's
             ``{"type": "json_schema", "json_schema": {...}}``, or
             ``{"type": "json_object", "schema": {...}}``, the only form
@@ -39,6 +43,7 @@ class Preset:
     key_required: bool = False
     json_schema: bool = False
     json_mode: bool = False
+    tools: bool = False
     schema_form: Literal["json_schema", "json_object"] = "json_schema"
 
 
@@ -52,6 +57,7 @@ PRESETS: dict[str, Preset] = {
             key_required=True,
             json_schema=True,
             json_mode=True,
+            tools=True,
         ),
         Preset(
             name="vllm",
@@ -59,6 +65,7 @@ PRESETS: dict[str, Preset] = {
             api_key_env="VLLM_API_KEY",
             json_schema=True,
             json_mode=True,
+            tools=True,
         ),
         # llama.cpp's own server and llama-cpp-python's server take the same fields.
         Preset(
@@ -67,6 +74,7 @@ PRESETS: dict[str, Preset] = {
             api_key_env="LLAMACPP_API_KEY",
             json_schema=True,
             json_mode=True,
+            tools=True,
             schema_form="json_object",
         ),
         Preset(
@@ -79,6 +87,7 @@ PRESETS: dict[str, Preset] = {
             api_key_env="LMSTUDIO_API_KEY",
             json_schema=True,
             json_mode=True,
+            tools=True,
         ),
         Preset(
             name="dashscope",
@@ -86,6 +95,7 @@ PRESETS: dict[str, Preset] = {
             api_key_env="DASHSCOPE_API_KEY",
             key_required=True,
             json_mode=True,
+            tools=True,
         ),
         Preset(
             name="zhipu",
@@ -93,6 +103,7 @@ PRESETS: dict[str, Preset] = {
             api_key_env="ZHIPUAI_API_KEY",
             key_required=True,
             json_mode=True,
+            tools=True,
         ),
         Preset(
             name="deepseek",
@@ -100,6 +111,7 @@ PRESETS: dict[str, Preset] = {
             api_key_env="DEEPSEEK_API_KEY",
             key_required=True,
             json_mode=True,
+            tools=True,
         ),
     )
 }

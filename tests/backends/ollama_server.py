@@ -8,7 +8,10 @@ Ollama's API documentation gives, errors included (``{"error": "..."}`` with 400
 
 The "model" is deterministic: it echoes the last user message, or, when ``format``
 holds a JSON Schema, answers with an instance built from the schema; ``format:
-"json"`` gives a small object. ``options.num_predict`` cuts the reply at that many
+"json"`` gives a small object. With ``tools`` it calls the first tool (the only one
+when several are sent) with an instance of its ``parameters``, the arguments an
+object as Ollama sends them; a :class:`Model` with ``tools=False`` is refused with
+Ollama's 400 "... does not support tools". ``options.num_predict`` cuts the reply at that many
 tokens (whitespace-separated words) with ``done_reason: "length"``, and
 ``options.stop`` cuts it at a stop string. Tests script other replies and faults
 with :class:`Reply`, and read what the server received in :attr:`FakeOllama.requests`.
@@ -68,6 +71,9 @@ class Reply:
         echo: the name of a request header whose value a careless server repeats: it
             replaces ``{echo}`` in ``text``, ``body``, ``lines`` and ``error``, and comes
             back as the response header ``X-Echo`` (tests of key leaks).
+        tool_calls: the calls the model makes, each ``{"name": ..., "arguments": ...}``
+            (an object, as Ollama sends them, or a string); ``[]`` makes none, so the
+            reply is ``text`` alone. By default a request with ``tools`` gets one call.
     """
 
     text: str | None = None
@@ -85,6 +91,7 @@ class Reply:
     trickle: float = 0.0
     trickle_from: int | None = None
     echo: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
 
     def echoed(self, headers: Mapping[str, str]) -> Reply:
         """This reply with the echoed header's value put in (a copy; itself without ``echo``)."""
@@ -124,6 +131,8 @@ class Model:
     context_length: int = 8192
     num_ctx: int | None = None
     family: str = "llama"
+    tools: bool = True
+    """Whether its template takes tools; without, ``tools`` are refused with a 400."""
 
 
 @dataclass
@@ -321,7 +330,7 @@ class FakeOllama:
                     f"{model.family}.context_length": model.context_length,
                     f"{model.family}.embedding_length": 576,
                 },
-                "capabilities": ["completion"],
+                "capabilities": ["completion", "tools"] if model.tools else ["completion"],
             },
         )
 
@@ -343,6 +352,15 @@ class FakeOllama:
         if not isinstance(options, dict):
             _send_error(handler, 400, "options must be an object")
             return
+        tools = body.get("tools") or []
+        if not _valid_tools(tools):
+            _send_error(handler, 400, "invalid tools: expected a list of function tools")
+            return
+        if tools and not model.tools:
+            _send_error(
+                handler, 400, f"registry.ollama.ai/library/{model.name} does not support tools"
+            )
+            return
         with self._lock:
             reply = self._state.replies.popleft() if self._state.replies else Reply()
         if reply.echo is not None:
@@ -356,8 +374,15 @@ class FakeOllama:
             else:
                 _send(handler, reply.status, reply.body)
             return
-        text = reply.text if reply.text is not None else _default_text(messages, fmt)
+        calls = _calls(reply, tools)
+        if reply.text is not None:
+            text = reply.text
+        else:
+            text = "" if calls else _default_text(messages, fmt)
         text, done_reason = _apply_limits(text, options)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if calls:
+            message["tool_calls"] = calls
         final = {
             "model": model.name,
             "created_at": _now(),
@@ -372,7 +397,7 @@ class FakeOllama:
             final["eval_count"] = len(_tokens(text))
             final["eval_duration"] = 800_000
         if body.get("stream", True) is False:
-            final["message"] = {"role": "assistant", "content": text}
+            final["message"] = message
             if reply.trickle:
                 self._send_trickle(handler, [json.dumps(final)], reply, stream=False)
                 return
@@ -392,6 +417,17 @@ class FakeOllama:
                 )
                 for token in _tokens(text)
             ]
+            if calls:  # Ollama streams the calls whole, in one line of their own
+                lines.append(
+                    json.dumps(
+                        {
+                            "model": model.name,
+                            "created_at": _now(),
+                            "message": {"role": "assistant", "content": "", "tool_calls": calls},
+                            "done": False,
+                        }
+                    )
+                )
             final["message"] = {"role": "assistant", "content": ""}
             lines.append(json.dumps(final))
         if reply.trickle:
@@ -555,6 +591,36 @@ def _default_text(messages: list[dict[str, Any]], fmt: Any) -> str:
     if fmt == "json":
         return json.dumps({"reply": last})
     return f"You said: {last}"
+
+
+def _valid_tools(tools: Any) -> bool:
+    return isinstance(tools, list) and all(
+        isinstance(t, dict)
+        and t.get("type", "function") == "function"
+        and isinstance(t.get("function"), dict)
+        and isinstance(t["function"].get("name"), str)
+        for t in tools
+    )
+
+
+def _calls(reply: Reply, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``tool_calls`` of the reply, in Ollama's shape (arguments as objects)."""
+    if reply.tool_calls is not None:
+        wanted = reply.tool_calls
+    elif tools:
+        function = tools[0]["function"]
+        wanted = [
+            {
+                "name": function["name"],
+                "arguments": example_instance(function.get("parameters") or {"type": "object"}),
+            }
+        ]
+    else:
+        return []
+    return [
+        {"function": {"index": i, "name": c["name"], "arguments": c.get("arguments", {})}}
+        for i, c in enumerate(wanted)
+    ]
 
 
 def _apply_limits(text: str, options: Mapping[str, Any]) -> tuple[str, str]:
