@@ -20,6 +20,7 @@ from .errors import (
     ContextTooLong,
     HookError,
     InvalidInput,
+    ItemFailed,
     MissingKey,
     NoJSONFound,
     RepairFailed,
@@ -28,6 +29,7 @@ from .errors import (
     SchemaError,
 )
 from .extract import Candidate, candidates
+from .items import StreamedItem, arepair_items, astream_items, repair_items, stream_items
 from .ledger import Fix, Issue, Ledger
 from .observe import Hooks
 from .outcome import Outcome
@@ -66,6 +68,7 @@ __all__ = [
     "Hooks",
     "InvalidInput",
     "Issue",
+    "ItemFailed",
     "Ledger",
     "MissingKey",
     "NoJSONFound",
@@ -77,13 +80,16 @@ __all__ = [
     "RetriesExhausted",
     "Schema",
     "SchemaError",
+    "StreamedItem",
     "ToolCall",
     "ToolUse",
     "Usage",
     "__version__",
     "acall_tools",
     "agenerate",
+    "arepair_items",
     "astream",
+    "astream_items",
     "available",
     "call_tools",
     "candidates",
@@ -93,6 +99,8 @@ __all__ = [
     "generate",
     "register",
     "repair",
+    "repair_items",
     "repairing",
     "stream",
+    "stream_items",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import regex
@@ -50,15 +50,31 @@ def normalise_key(key: str) -> str:
     return _SEPARATORS.sub("", key).casefold()
 
 
-def align(value: Any, schema: Schema, policy: Policy) -> tuple[Any, list[Fix]]:
+def align(
+    value: Any,
+    schema: Schema,
+    policy: Policy,
+    *,
+    node: Any = None,
+    path: Sequence[str | int] = (),
+) -> tuple[Any, list[Fix]]:
     """Align ``value`` to ``schema`` under ``policy``.
+
+    Args:
+        value: the parsed value.
+        schema: the compiled schema.
+        policy: what may be changed.
+        node: align to this node of ``schema`` (``$ref`` still resolved against its
+            root) instead of the root: one element of an array read on its own.
+        path: where ``value`` sits in the whole reply, so the fixes' pointers are the
+            whole reply's (``[3]`` for element 3).
 
     Returns:
         The aligned value (new containers where anything changed; the input is never
         mutated) and the fixes made.
     """
     aligner = _Aligner(schema, policy)
-    result = aligner.walk(value, schema.root, [])
+    result = aligner.walk(value, schema.root if node is None else node, list(path))
     return result, aligner.fixes
 
 

@@ -7,7 +7,8 @@
     ├── SchemaError (also ValueError)      the schema itself is unusable
     ├── NoJSONFound                        nothing in the text looks like JSON
     ├── RepairFailed                       candidates found, none became a valid value
-    │   └── AmbiguousRepair                several different valid values, policy says fail
+    │   ├── AmbiguousRepair                several different valid values, policy says fail
+    │   └── ItemFailed                     one element of a list read item by item is invalid
     ├── RetriesExhausted                   a structured call ran out of attempts
     ├── HookError                          a callback passed as hooks= raised
     ├── BackendError                       a model backend failed
@@ -43,6 +44,7 @@ __all__ = [
     "ContextTooLong",
     "HookError",
     "InvalidInput",
+    "ItemFailed",
     "MissingKey",
     "NoJSONFound",
     "RepairFailed",
@@ -157,6 +159,24 @@ class AmbiguousRepair(RepairFailed):
                 f"({values}); pass a schema that tells them apart, or use on_ambiguity='first'"
             ),
         )
+
+
+class ItemFailed(RepairFailed):
+    """One element of a list read item by item could not be made valid, or was cut off.
+
+    Raised by ``stream_items`` and its kin with ``on_invalid="raise"``; with the
+    default ``"yield"`` the same element comes as a record and the stream goes on.
+
+    Attributes:
+        index: the element's position in the list.
+        best: the element as read and aligned (``.data``; ``None`` when it was cut
+            off), with its ``.issues`` and ``.ledger`` (pointers are the whole
+            reply's: ``/3/name``).
+    """
+
+    def __init__(self, raw: str, index: int, best: Outcome | None, message: str) -> None:
+        self.index = index
+        super().__init__(raw, best, message=message)
 
 
 class RetriesExhausted(RepairLLMError):

@@ -462,18 +462,20 @@ class Schema:
         with _validation_errors():
             return bool(validator.is_valid(value))
 
-    def issues(self, value: Any) -> list[Issue]:
-        """Everything wrong with ``value`` against the JSON Schema, by JSON pointer.
+    def issues(self, value: Any, node: Any = None) -> list[Issue]:
+        """Everything wrong with ``value`` against the JSON Schema (or its node ``node``),
+        by JSON pointer from ``value``.
 
         Written by python-jsonschema (its wording is what users and models read), and
         only asked of it when the fast check finds something wrong.
         """
-        fast = self._fast_validator(None)
+        fast = self._fast_validator(node)
         if fast is not None and fast.is_valid(value) is True:
             return []
+        validator = self.validator if node is None else self.subvalidator(node)
         with _validation_errors():
             errors = sorted(
-                self.validator.iter_errors(value), key=lambda e: (list(e.absolute_path), e.message)
+                validator.iter_errors(value), key=lambda e: (list(e.absolute_path), e.message)
             )
         return [_issue_from_jsonschema(e) for e in errors]
 
