@@ -328,6 +328,12 @@ async def async_deadline(deadline: Deadline) -> AsyncIterator[None]:
 # Loggers whose DEBUG records can carry what a server echoed (httpcore logs response
 # headers; the SDK logs requests and responses): these and every logger below them.
 _TRANSPORT_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "repairllm")
+# The ones made when a module is first used rather than imported.
+_LAZY_LOGGERS = tuple(
+    f"{package}.{part}"
+    for package in ("httpcore", "httpcore2")
+    for part in ("connection", "connection_pool", "http11", "http2", "proxy", "socks")
+)
 
 
 class SecretsFilter(logging.Filter):
@@ -427,9 +433,11 @@ def protect_logs() -> None:
 
     Libraries make their loggers when their modules are imported, and the openai
     SDK imports some lazily, so the drivers call this before each call as well.
+    httpcore imports its HTTP/1.1 module (whose logger repeats response headers) only
+    at the first connection, after that check: its loggers are made here first.
     """
     manager = logging.Logger.manager
-    for name in _TRANSPORT_LOGGERS:
+    for name in (*_TRANSPORT_LOGGERS, *_LAZY_LOGGERS):
         logging.getLogger(name)
     for name, logger in list(manager.loggerDict.items()):
         if not isinstance(logger, logging.Logger):

@@ -1,0 +1,179 @@
+"""Logs and spans of structured calls through real drivers: the Ollama driver against the
+loopback Ollama server (a key it echoes shows nowhere), and one generate against the
+real SmolLM2 behind llama-cpp-python's server (the span tree a user would export)."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from ollama_server import FakeOllama, Reply
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+import repairllm as rl
+from repairllm import observe
+from repairllm.bench.llamacpp_server import LlamaServer
+from repairllm_backends.ollama import OllamaBackend
+
+KEY = "sk-test-LEAKCHECK-9876"
+ECHO = "authorization"  # the fake repeats this request header where a reply says {echo}
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+}
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observe.use_tracer_provider(provider)
+    yield exporter
+    observe.use_tracer_provider(None)
+    provider.shutdown()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOllama]:
+    with FakeOllama() as server:
+        yield server
+
+
+@pytest.fixture
+def text_logged() -> Iterator[None]:
+    observe.log_text(True)
+    yield
+    observe.log_text(None)
+
+
+def shown(spans: tuple[ReadableSpan, ...]) -> str:
+    """Everything an exporter sends: names, attributes, events and statuses."""
+    return repr(
+        [
+            (
+                s.name,
+                dict(s.attributes or {}),
+                [dict(e.attributes or {}) for e in s.events],
+                s.status.description,
+            )
+            for s in spans
+        ]
+    )
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(f"{r.getMessage()} {vars(r)!r}" for r in caplog.records)
+
+
+def test_an_echoed_key_shows_in_no_log_record_field_and_no_span(
+    fake: FakeOllama,
+    caplog: pytest.LogCaptureFixture,
+    spans: InMemorySpanExporter,
+    text_logged: None,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.script(
+        # The first reply quotes the key where the name should be and leaves age out;
+        # the second request is refused with an error that quotes it again.
+        Reply(text='{"name": "{echo}"}', echo=ECHO),
+        Reply(status=401, body='{"error": "unauthorized: {echo}"}', echo=ECHO),
+    )
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with (
+        OllamaBackend("tiny:latest", base_url=fake.url, headers=headers, timeout=10) as llm,
+        pytest.raises(rl.BackendStatusError),
+    ):
+        rl.generate(llm, "Who?", PERSON, retries=1, transient_retries=0)
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {KEY}"  # it was sent
+    texts = [r for r in caplog.records if "text" in vars(r)]
+    assert texts, "the reply text was logged, as asked"
+    assert "***" in vars(texts[0])["text"]  # the key in it, masked
+    attempts = [r for r in caplog.records if r.levelno == logging.INFO and "attempt" in vars(r)]
+    assert [vars(r)["attempt"] for r in attempts] == [1, 2]
+    assert "***" in str(vars(attempts[1])["error"])
+    assert KEY not in logged(caplog)
+    finished = spans.get_finished_spans()
+    assert len([s for s in finished if s.name == "chat tiny:latest"]) == 2
+    assert KEY not in shown(finished)
+
+
+@pytest.mark.server
+def test_one_generate_against_the_real_model_exports_its_span_tree(
+    llama_server: LlamaServer, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="repairllm")
+    llm = rl.connect("llamacpp", base_url=llama_server.base_url, timeout=120)
+    with llm:
+        try:
+            result = rl.generate(
+                llm,
+                "Ada Lovelace is 36.",
+                PERSON,
+                retries=1,
+                outcome=True,
+                max_tokens=48,
+                temperature=0,
+            )
+            attempts = result.attempts
+        except rl.RetriesExhausted as exc:  # a 135M model may fail; the trace is the point
+            attempts = exc.attempts
+    finished = spans.get_finished_spans()
+    (root,) = [s for s in finished if s.name == "repairllm.generate"]
+    tree = [s for s in finished if s.name == "repairllm.attempt"]
+    requests = [s for s in finished if s.name.startswith("chat")]
+    assert len(tree) == len(attempts)
+    assert len(requests) == sum(1 + a.continuations for a in attempts)
+    ids = {s.context.span_id for s in tree}
+    assert all(s.parent is not None and s.parent.span_id == root.context.span_id for s in tree)
+    assert all(s.parent is not None and s.parent.span_id in ids for s in requests)
+    first = dict(sorted(requests, key=lambda s: s.start_time or 0)[0].attributes or {})
+    assert requests[0].kind is SpanKind.CLIENT
+    assert requests[0].name == f"chat {llm.model}"  # the model the driver discovered
+    assert first["gen_ai.provider.name"] == "llamacpp"
+    assert first["gen_ai.request.model"] == llm.model
+    assert first["server.address"] == "127.0.0.1"
+    assert first["server.port"] == llama_server.port
+    assert first["gen_ai.request.max_tokens"] == 48
+    assert first["repairllm.native"] is True
+    assert int(first["gen_ai.usage.output_tokens"]) > 0  # type: ignore[arg-type]
+    assert first["gen_ai.usage.input_tokens"] == attempts[0].usage.prompt_tokens
+    reasons = first["gen_ai.response.finish_reasons"]
+    assert isinstance(reasons, tuple)
+    assert set(reasons) <= {"stop", "length", "loop"}
+    top = dict(root.attributes or {})
+    assert top["repairllm.attempts"] == len(attempts)
+    assert top["repairllm.usage.output_tokens"] == sum(a.usage.completion_tokens for a in attempts)
+    assert (root.status.status_code is StatusCode.ERROR) != attempts[-1].ok
+    records = [r for r in caplog.records if r.levelno == logging.INFO and "attempt" in vars(r)]
+    assert [vars(r)["output_tokens"] for r in records] == [
+        a.usage.completion_tokens for a in attempts
+    ]
+
+
+def test_the_first_request_of_a_fresh_process_logs_no_key(fake: FakeOllama) -> None:
+    # httpcore makes its HTTP/1.1 logger (which repeats response headers) at the first
+    # connection, after the driver put its filter on the loggers that existed.
+    fake.script(Reply(text="hi", echo=ECHO))
+    probe = (
+        "import logging, sys\n"
+        "from repairllm_backends.ollama import OllamaBackend\n"
+        "seen = []\n"
+        "class Keep(logging.Handler):\n"
+        "    def emit(self, record): seen.append(record.getMessage())\n"
+        "logging.getLogger().addHandler(Keep()); logging.getLogger().setLevel(logging.DEBUG)\n"
+        f"headers = {{'Authorization': 'Bearer {KEY}'}}\n"
+        f"with OllamaBackend('tiny:latest', base_url={fake.url!r}, headers=headers) as llm:\n"
+        "    list(llm.stream('hi'))\n"
+        "print(any('X-Echo' in m for m in seen), any(" + repr(KEY) + " in m for m in seen))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False"]  # the headers were logged, masked
