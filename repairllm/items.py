@@ -162,7 +162,7 @@ class _ItemReader:
         self.items = items
         self.policy = resolve_policy(policy)
         self.raises = on_invalid == "raise"
-        self.parser = IncrementalParser()
+        self.parser = IncrementalParser(members=True)
         self.next = 0  # the index of the next element to go out
         self.done = False  # the list is complete, or the reply was handed to the pipeline
         self.finish_reason: str | None = None
@@ -261,7 +261,7 @@ class _ItemReader:
         first = self.next
         spans = parser.member_spans(first - 1 if first else 0)
         previous = -1
-        if first:
+        if first and spans:  # the last element out, for what stood between it and the next
             previous = spans[0][1]
             spans = spans[1:]
         for start, end in spans:

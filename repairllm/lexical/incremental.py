@@ -24,8 +24,8 @@ A reader that takes a root array one element at a time (``repairllm.items``) ask
 :meth:`closed_members` for the elements completed since the last call: they are the
 parser's own objects, never changed once closed, so nothing is copied or parsed
 again. In the fallback, where no value is read until the end, the bracket count
-records where each element lies instead (:meth:`member_spans`), so each can be
-repaired on its own as soon as it has closed.
+records where each element lies instead (:meth:`member_spans`, when asked with
+``members=True``), so each can be repaired on its own as soon as it has closed.
 """
 
 from __future__ import annotations
@@ -89,6 +89,11 @@ class _Frame:
 class IncrementalParser:
     """Parse JSON text fed in chunks, keeping state between them.
 
+    Args:
+        members: in the fallback, also record where the root array's members lie
+            (:meth:`member_spans`); without it the fallback only follows where the value
+            ends, at less cost per character.
+
     Example:
         >>> p = IncrementalParser()
         >>> p.feed('Here: {"a": 1, "b": [tr')
@@ -101,7 +106,8 @@ class IncrementalParser:
         ({'a': 1, 'b': [True]}, True)
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, members: bool = False) -> None:
+        self._members = members
         self.text = ""
         self._pos = 0
         self._stack: list[_Frame] = []
@@ -230,7 +236,8 @@ class IncrementalParser:
 
     def member_spans(self, start: int = 0) -> list[tuple[int, int]]:
         """Where the root array's complete members lie in :attr:`text`, from index ``start``
-        on, once the parser has fallen back (text that is not strict JSON).
+        on, once the parser has fallen back (text that is not strict JSON); recorded
+        only for a parser made with ``members=True``.
 
         Counted from the root's opening bracket, so the indices are the members'
         whether or not strict parsing had read the first ones. A member ends at the
@@ -437,7 +444,7 @@ class IncrementalParser:
         self.fallback = True
         self._stack.clear()
         self._fb_pos = self._root_start
-        self._fb_track = self.opener == "["
+        self._fb_track = self._members and self.opener == "["
         self._count_brackets()
         self._fallback_due(final=True)
 
@@ -447,9 +454,11 @@ class IncrementalParser:
         Single- and double-quoted strings are skipped, so the value is complete when
         the depth returns to zero: a caller can stop reading there, as with strict JSON.
         """
+        if self._fb_track:
+            self._count_members()
+            return
         text = self.text
         depth, quote, escape = self._fb_depth, self._fb_quote, self._fb_escape
-        track, members, member = self._fb_track, self._fb_members, self._fb_open
         for i in range(self._fb_pos, len(text)):
             ch = text[i]
             if quote:
@@ -460,8 +469,38 @@ class IncrementalParser:
                 elif ch == quote or (ch == "\n" and quote == "'"):
                     # A newline ends a single-quoted "string": it was an apostrophe.
                     quote = ""
+            elif ch in "\"'":
+                quote = ch
+            elif ch in "{[":
+                depth += 1
+            elif ch in "}]":
+                depth -= 1
+                if depth <= 0:
+                    self.complete = True
+                    self._fb_pos = i + 1
+                    break
+        else:
+            self._fb_pos = len(text)
+        self._fb_depth, self._fb_quote, self._fb_escape = depth, quote, escape
+
+    def _count_members(self) -> None:
+        """:meth:`_count_brackets` for a root array whose members' spans are wanted
+        (:meth:`member_spans`). A loop of its own: it is the fallback's per-character
+        hot path, and the members' bookkeeping would slow every other reader down."""
+        text = self.text
+        depth, quote, escape = self._fb_depth, self._fb_quote, self._fb_escape
+        members, member = self._fb_members, self._fb_open
+        for i in range(self._fb_pos, len(text)):
+            ch = text[i]
+            if quote:
+                if escape:
+                    escape = False
+                elif ch == "\\":
+                    escape = True
+                elif ch == quote or (ch == "\n" and quote == "'"):
+                    quote = ""  # (a newline ends an apostrophe, as above)
                 continue
-            if track and depth == 1 and ch not in " \t\r\n":
+            if depth == 1 and ch not in " \t\r\n":
                 # Directly inside the root array: members begin and end here.
                 if ch == ",":
                     if member >= 0:
@@ -476,11 +515,11 @@ class IncrementalParser:
                 depth += 1
             elif ch in "}]":
                 depth -= 1
-                if track and depth == 1 and member >= 0:  # a container member closed
+                if depth == 1 and member >= 0:  # a container member closed
                     members.append((member, i + 1))
                     member = -1
-                if depth <= 0:
-                    if track and member >= 0:  # the last member, closed by the array
+                elif depth <= 0:
+                    if member >= 0:  # the last member, closed by the array
                         members.append((member, i))
                         member = -1
                     self.complete = True
