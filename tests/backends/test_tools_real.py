@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -24,7 +26,7 @@ from pydantic import BaseModel
 import repairllm as rl
 from repairllm.backend import refuses_structured
 from repairllm.bench.llamacpp_server import LlamaServer
-from repairllm.errors import BackendStatusError, ConfigError
+from repairllm.errors import BackendStatusError, BadResponse, ConfigError
 from repairllm.toolspec import forced, function_tool
 from repairllm_backends.ollama import OllamaBackend
 
@@ -256,3 +258,106 @@ def test_ollama_acall_tools(ollama: OllamaBackend, fake: FakeOllama) -> None:
 def test_ollama_stream_with_tools_is_refused(ollama: OllamaBackend) -> None:
     with pytest.raises(ConfigError, match="not from a stream"):
         list(ollama.stream("x", tools=[SEARCH_TOOL]))
+
+
+# -- an OpenAI-compatible server that answers as told --------------------------------
+
+Answer = Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+class _OpenAIHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 5
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._send(404, {"error": {"message": "not here"}})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        if self.path != "/v1/chat/completions":
+            self._send(404, {"error": {"message": "not here"}})
+            return
+        server: Any = self.server
+        server.bodies.append(body)
+        self._send(*server.answer(body))
+
+    def _send(self, status: int, answer: dict[str, Any]) -> None:
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def _message(message: dict[str, Any], finish: str = "stop") -> dict[str, Any]:
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+    }
+
+
+@pytest.fixture
+def openai_server() -> Iterator[Callable[[Answer], tuple[rl.Backend, list[Any]]]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(answer: Answer) -> tuple[rl.Backend, list[Any]]:
+        httpd: Any = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAIHandler)
+        httpd.answer, httpd.bodies = answer, []
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}).start()
+        servers.append(httpd)
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        llm = rl.connect("vllm", base_url=url, model="m", timeout=10)
+        return llm, httpd.bodies
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_openai_refused_tools_fall_back_to_json_schema(openai_server: Any) -> None:
+    def answer(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if "tools" in body:
+            return 400, {"error": {"message": "tools are not supported by this model"}}
+        return 200, _message({"role": "assistant", "content": '{"name": "Ann", "age": 31}'})
+
+    llm, bodies = openai_server(answer)
+    with llm:
+        result = rl.generate(llm, ADA, Person, mode="tools", outcome=True, stop_at_value=False)
+    assert result.value == Person(name="Ann", age=31)
+    (attempt,) = result.attempts
+    assert not attempt.tools
+    assert attempt.native
+    assert any("refused tool calls" in n and "HTTP 400" in n for n in attempt.notes)
+    refused, fallback = bodies
+    assert refused["tool_choice"] == {"type": "function", "function": {"name": "Person"}}
+    assert "tools" not in fallback
+    assert fallback["response_format"]["type"] == "json_schema"
+
+
+def test_openai_object_arguments_become_text_and_a_nameless_call_is_bad(
+    openai_server: Any,
+) -> None:
+    calls = [
+        [{"id": "t1", "type": "function", "function": {"name": "Person", "arguments": {"age": 3}}}],
+        [{"id": "t2", "type": "function", "function": {"arguments": "{}"}}],
+    ]
+
+    def answer(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        message = {"role": "assistant", "content": None, "tool_calls": calls.pop(0)}
+        return 200, _message(message, "tool_calls")
+
+    llm, _ = openai_server(answer)
+    with llm:
+        (call,) = llm.chat(ADA, tools=[PERSON_TOOL]).tool_calls
+        assert (call.name, json.loads(call.arguments), call.id) == ("Person", {"age": 3}, "t1")
+        with pytest.raises(BadResponse, match="without a function name"):
+            llm.chat(ADA, tools=[PERSON_TOOL])
