@@ -61,6 +61,16 @@ _UNQUOTED_VALUE = {
 }
 
 
+_PLAIN = re.compile(r'[^\x00-\x1f"\\]*')
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a JSON string literal (``json.dumps`` only where something needs escaping)."""
+    if _PLAIN.fullmatch(text):
+        return '"' + text + '"'
+    return json.dumps(text, ensure_ascii=False)
+
+
 class _Frame:
     __slots__ = (
         "after_comma",
@@ -417,9 +427,10 @@ class Tolerant:
         if match is not None:
             name = match.group()
             frame.key = name
-            self.out.append(json.dumps(name, ensure_ascii=False))
+            token = _quoted(name)
+            self.out.append(token)
             frame.state = COLON
-            self.fix(Rule.UNQUOTED_KEY, name, json.dumps(name, ensure_ascii=False))
+            self.fix(Rule.UNQUOTED_KEY, name, token)
             return match.end()
         if IDENT_TAIL.fullmatch(text, pos):
             # A key cut off by the end of the text.
@@ -796,7 +807,7 @@ class Tolerant:
             raise LexicalError(f"unexpected {text[pos]!r} at offset {pos}")
         if raw[-1:] == '"' and raw.count('"') == 1:
             raw = raw[:-1]  # a value missing only its opening quote
-        token = json.dumps(raw, ensure_ascii=False)
+        token = _quoted(raw)
         if end >= self.n:
             self.truncated = True
             self.cut = len(self.fixes)
