@@ -145,7 +145,7 @@ def choose(
         extra["json_schema"] = {"type": "string", "enum": labels + options}
     extra.update(chat_options)
     replies: list[str] = []
-    with observe.call("choose", backend, extra, hooks) as obs:
+    with observe.call("choose", backend, hooks) as obs:
         for _ in range(retries + 1):
             attempt, completion = obs.chat(backend.chat, messages, extra)
             reply = completion.text

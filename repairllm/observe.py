@@ -208,18 +208,15 @@ class Sent:
         return reply
 
 
-def call(
-    operation: str, backend: Backend, options: Mapping[str, Any], hooks: Hooks | None = None
-) -> Call:
-    """Observe one call: ``with observe.call("generate", backend, options, hooks) as obs:``.
+def call(operation: str, backend: Backend, hooks: Hooks | None = None) -> Call:
+    """Observe one call: ``with observe.call("generate", backend, hooks) as obs:``.
 
     Args:
         operation: the public function's name (its logger and span name follow).
         backend: the driver.
-        options: the call's chat options (``max_tokens`` ...), for the spans.
         hooks: the caller's callbacks.
     """
-    return Call(operation, backend, options, hooks)
+    return Call(operation, backend, hooks)
 
 
 @dataclass
@@ -232,29 +229,22 @@ class _Open:
 class Call:
     """The observation of one call: its span, its attempts, and the hooks to call."""
 
-    def __init__(
-        self,
-        operation: str,
-        backend: Backend,
-        options: Mapping[str, Any],
-        hooks: Hooks | None,
-    ) -> None:
+    def __init__(self, operation: str, backend: Backend, hooks: Hooks | None) -> None:
         self.operation = operation
         self.logger = _LOGGERS[_FAMILY[operation]]
         self.backend = backend
         self.hooks = hooks
-        self.options = {**backend.defaults, **options}
         self.attempts: list[Attempt] = []
         self._open: _Open | None = None
         self._tracer = _tracer()
         self._span: Any = None
-        self._provider = _provider_name(backend)
+        self._provider = _provider_name(backend) if self._tracer is not None else ""
 
     # -- the call ----------------------------------------------------------------------
 
     def __enter__(self) -> Call:
         if self._tracer is not None:
-            self._span = self._tracer.start_span(
+            span = self._tracer.start_span(
                 f"repairllm.{self.operation}",
                 kind=_trace().SpanKind.INTERNAL,
                 attributes={
@@ -262,6 +252,13 @@ class Call:
                     "repairllm.model": self.backend.model,
                 },
             )
+            if span.is_recording():
+                self._span = span
+            else:
+                # No SDK set up, or the call sampled out: nothing would keep the
+                # attempts' and requests' spans either, so none is made.
+                span.end()
+                self._tracer = None
         return self
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
@@ -431,7 +428,7 @@ class Call:
             if span is not None:
                 self._end_request(span, asked, sent.reply, error)
             self._log_request(number, continuation, sent, error)
-            if not isinstance(error, _CANCELLED):
+            if self.hooks is not None and self.hooks.on_request is not None:
                 record = RequestRecord(
                     self.operation,
                     self.backend.name,
@@ -444,7 +441,8 @@ class Call:
                     sent.reply,
                     error,
                 )
-                self._hook("on_request", record, failing=error is not None)
+                if not isinstance(error, _CANCELLED):
+                    self._hook("on_request", record, failing=error is not None)
 
     def chat(
         self, send: Callable[..., Completion], messages: list[Message], options: dict[str, Any]

@@ -667,7 +667,7 @@ def generate(
     )
     plan = _plan(backend, schema, call, options=options)
     dialogue = _dialogue(prompt, plan)
-    with observe.call("generate", backend, options, hooks) as obs:
+    with observe.call("generate", backend, hooks) as obs:
         try:
             request = next(dialogue)
             while True:
@@ -767,7 +767,7 @@ async def agenerate(
     )
     plan = _plan(backend, schema, call, options=options)
     dialogue = _dialogue(prompt, plan)
-    with observe.call("agenerate", backend, options, hooks) as obs:
+    with observe.call("agenerate", backend, hooks) as obs:
         try:
             request = next(dialogue)
             while True:

@@ -153,7 +153,7 @@ def stream(
     """
     call = CallOptions(policy=policy, prompt_form=prompt_form, native=native)
     streamer, messages, extra = _start(backend, prompt, schema, call)
-    with observe.call("stream", backend, options, hooks) as obs:
+    with observe.call("stream", backend, hooks) as obs:
         for chunk in obs.chunks(backend.stream, messages, {**options, **extra}):
             if chunk.usage is not None:
                 streamer.usage = chunk.usage
@@ -177,7 +177,7 @@ async def astream(
     """Async :func:`stream`, through the backend's ``astream``."""
     call = CallOptions(policy=policy, prompt_form=prompt_form, native=native)
     streamer, messages, extra = _start(backend, prompt, schema, call)
-    with observe.call("astream", backend, options, hooks) as obs:
+    with observe.call("astream", backend, hooks) as obs:
         async for chunk in obs.achunks(backend.astream, messages, {**options, **extra}):
             if chunk.usage is not None:
                 streamer.usage = chunk.usage
