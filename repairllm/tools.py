@@ -19,10 +19,12 @@ from typing import Any, Literal, overload
 
 import orjson
 
+from . import observe
 from .attempt import Attempt
 from .backend import Backend, Completion, Message, Messages, ToolCall, as_messages
 from .errors import InvalidInput, NoJSONFound, RepairFailed, RetriesExhausted
 from .ledger import Issue, Ledger
+from .observe import Hooks
 from .options import CallOptions
 from .outcome import Outcome
 from .pipeline import run
@@ -332,6 +334,7 @@ def call_tools(
     prompt_form: PromptForm = ...,
     transient_retries: int = ...,
     backoff: float = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> list[ToolUse]: ...
 @overload
@@ -347,6 +350,7 @@ def call_tools(
     prompt_form: PromptForm = ...,
     transient_retries: int = ...,
     backoff: float = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> Generation[list[ToolUse]]: ...
 def call_tools(
@@ -361,6 +365,7 @@ def call_tools(
     prompt_form: PromptForm = CallOptions.prompt_form,
     transient_retries: int = CallOptions.transient_retries,
     backoff: float = CallOptions.backoff,
+    hooks: Hooks | None = None,
     **options: Any,
 ) -> Any:
     """Offer the model some tools and return the calls it makes, each one validated.
@@ -382,6 +387,8 @@ def call_tools(
         prompt_form: how each tool's arguments are shown in the prompt's listing.
         transient_retries: retries of timeouts, 429 and 5xx per request, with backoff.
         backoff: the first backoff in seconds.
+        hooks: callbacks on each request, attempt and retry (see
+            :class:`repairllm.observe.Hooks`; a hook that raises stops the call).
         **options: chat options for every request (``max_tokens``, ``temperature`` ...).
 
     Returns:
@@ -403,15 +410,48 @@ def call_tools(
         backend, tools, choice, retries, policy, prompt_form, transient_retries, backoff, options
     )
     dialogue = _dialogue(prompt, plan, offered)
-    try:
-        request = next(dialogue)
-        while True:
-            request = dialogue.send(_send(backend, request, plan))
-    except StopIteration as stop:
-        result, attempts = stop.value
-        return _finish(result, attempts, outcome)
+    with observe.call("call_tools", backend, hooks) as obs:
+        try:
+            request = next(dialogue)
+            while True:
+                with obs.request(request.attempt, request.messages, request.options) as sent:
+                    reply = sent.done(_send(backend, request, plan))
+                request = dialogue.send(reply)
+        except StopIteration as stop:
+            result, attempts = stop.value
+            return _finish(result, attempts, outcome)
 
 
+@overload
+async def acall_tools(
+    backend: Backend,
+    prompt: Messages,
+    tools: Mapping[str, Any],
+    *,
+    choice: Choice = ...,
+    retries: int = ...,
+    policy: Policy | str | None = ...,
+    outcome: Literal[False] = ...,
+    prompt_form: PromptForm = ...,
+    transient_retries: int = ...,
+    backoff: float = ...,
+    **options: Any,
+) -> list[ToolUse]: ...
+@overload
+async def acall_tools(
+    backend: Backend,
+    prompt: Messages,
+    tools: Mapping[str, Any],
+    *,
+    choice: Choice = ...,
+    retries: int = ...,
+    policy: Policy | str | None = ...,
+    outcome: Literal[True],
+    prompt_form: PromptForm = ...,
+    transient_retries: int = ...,
+    backoff: float = ...,
+    **options: Any,
+) -> Generation[list[ToolUse]]: ...
 async def acall_tools(
     backend: Backend,
     prompt: Messages,
@@ -424,6 +464,7 @@ async def acall_tools(
     prompt_form: PromptForm = CallOptions.prompt_form,
     transient_retries: int = CallOptions.transient_retries,
     backoff: float = CallOptions.backoff,
+    hooks: Hooks | None = None,
     **options: Any,
 ) -> Any:
     """Async :func:`call_tools`, through the backend's ``achat``."""
@@ -431,10 +472,13 @@ async def acall_tools(
         backend, tools, choice, retries, policy, prompt_form, transient_retries, backoff, options
     )
     dialogue = _dialogue(prompt, plan, offered)
-    try:
-        request = next(dialogue)
-        while True:
-            request = dialogue.send(await _asend(backend, request, plan))
-    except StopIteration as stop:
-        result, attempts = stop.value
-        return _finish(result, attempts, outcome)
+    with observe.call("acall_tools", backend, hooks) as obs:
+        try:
+            request = next(dialogue)
+            while True:
+                with obs.request(request.attempt, request.messages, request.options) as sent:
+                    reply = sent.done(await _asend(backend, request, plan))
+                request = dialogue.send(reply)
+        except StopIteration as stop:
+            result, attempts = stop.value
+            return _finish(result, attempts, outcome)

@@ -32,6 +32,13 @@ def sync_calls(llm: rl.Backend) -> None:
     assert_type(rl.generate(llm, "Ann is 31."), Any)
     assert_type(rl.stream(llm, "Ann is 31.", Person), Iterator[rl.Partial])
     rl.generate(llm, "Ann is 31.", Person, retries="2")  # type: ignore[call-overload]
+    assert_type(rl.generate(llm, "Ann is 31.", Person, mode="tools"), Person)
+    rl.generate(llm, "Ann is 31.", Person, mode="xml")  # type: ignore[call-overload]
+    assert_type(rl.call_tools(llm, "Ann?", {"person": Person}), list[rl.ToolUse])
+    assert_type(
+        rl.call_tools(llm, "Ann?", {"person": Person}, outcome=True),
+        rl.Generation[list[rl.ToolUse]],
+    )
 
 
 async def async_calls(llm: rl.Backend) -> None:
@@ -43,3 +50,4 @@ async def async_calls(llm: rl.Backend) -> None:
     assert_type(await rl.agenerate(llm, "Ann is 31."), Any)
     assert_type(rl.astream(llm, "Ann is 31.", Person), AsyncIterator[rl.Partial])
     await rl.agenerate(llm, "Ann is 31.", Person, retries="2")  # type: ignore[call-overload]
+    assert_type(await rl.acall_tools(llm, "Ann?", {"person": Person}), list[rl.ToolUse])
