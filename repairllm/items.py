@@ -20,8 +20,10 @@ with its issues (``on_invalid="yield"``, the default), or raises :class:`ItemFai
 (``"raise"``). Truncation is never silent: when the reply ends before the list closes
 (cut at the token limit, or simply stopped), what follows the last complete element is
 not returned as a value, and a last record (or :class:`ItemFailed`) says so. One
-object where a list was asked becomes element 0 with the ledger's ``wrap_list`` (a
-``{"items": [...]}`` wrapper is unwrapped), as the align stage does for ``repair``.
+object where a list was asked becomes element 0 with the ledger's ``wrap_list``, and
+an object whose first member is the list under a key no element has (``{"tasks":
+[...]}``) is read item by item with ``unwrap_object``, as the align stage does for
+``repair``; the rest of such an object is not part of the list, as prose after it is not.
 
 ``repair_items``/``arepair_items`` do the same over any iterable of text chunks (or
 :class:`~repairllm.backend.Chunk` records, whose ``finish_reason`` tells a cut reply),
@@ -31,14 +33,14 @@ for users with their own client; the backend functions are thin wrappers around 
 from __future__ import annotations
 
 import typing
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .align import align
 from .backend import Backend, Chunk, Message, Messages
 from .errors import AmbiguousRepair, ConfigError, InvalidInput, ItemFailed, RepairFailed
-from .ledger import Fix, Issue, Ledger
+from .ledger import Fix, Issue, Ledger, escape_pointer
 from .lexical import LexicalError, Parsed, parse
 from .lexical.incremental import IncrementalParser
 from .options import CallOptions
@@ -140,6 +142,12 @@ class _Items:
         """The schema node element ``index`` answers to (``None``: the item schema's root)."""
         return self.schema.item(self.schema.root, index) if self.of_array else None
 
+    def known_keys(self) -> Collection[str]:
+        """The properties an element declares: a key among them names a field, not a
+        wrapper around the list."""
+        node = self.node(0)
+        return self.schema.info(self.schema.root if node is None else node).properties
+
     def validate(self, data: Any, node: Any) -> tuple[Any, list[Issue]]:
         """The element's final value and its issues, by pointers from the element."""
         schema = self.schema
@@ -166,6 +174,10 @@ class _ItemReader:
         self.next = 0  # the index of the next element to go out
         self.done = False  # the list is complete, or the reply was handed to the pipeline
         self.finish_reason: str | None = None
+        # The key of an object whose first member is the list ({"tasks": [...]}), "" for
+        # an object that is no wrapper, None until its first member has begun.
+        self.wrapper: str | None = None
+        self.unwrap: list[Fix] = []
 
     def push(self, piece: str | Chunk) -> Iterator[StreamedItem]:
         """Read one chunk; the elements it completed."""
@@ -189,10 +201,35 @@ class _ItemReader:
             if parser.fallback:
                 yield from self._spans()
             else:
-                for data in parser.closed_members(self.next):
+                for data in parser.closed_members(self.next) or ():
                     yield self._emit(self._element(self.next, data, []))
             self.done = parser.complete
-        elif opener == "{" and parser.complete:
+        elif opener == "{":
+            yield from self._object()
+
+    def _object(self) -> Iterator[StreamedItem]:
+        """A reply that is an object: a wrapper whose first member is the list, read item
+        by item as a root array is; else one element, read once the object has closed."""
+        parser = self.parser
+        if self.wrapper is None and parser.first_key is not None:
+            key = parser.first_key
+            wraps = (
+                self.policy.align
+                and key not in self.items.known_keys()
+                and parser.closed_members(0, key) is not None
+            )
+            self.wrapper = key if wraps else ""
+            # The fix align makes for it, in every element's ledger.
+            cost = self.policy.cost(Rule.UNWRAP_OBJECT)
+            self.unwrap = [Fix("align", Rule.UNWRAP_OBJECT, "", {key: "…"}, "…", cost)]
+        if self.wrapper:
+            for data in parser.closed_members(self.next, self.wrapper) or ():
+                yield self._emit(self._element(self.next, data, self.unwrap))
+            if parser.array_closed(self.wrapper):
+                # The rest of the object is not part of the list, as prose after it is not.
+                self.done = True
+                return
+        if parser.complete:  # (read by the pipeline also when the fallback took over)
             self.done = True
             end = parser.end
             yield from self._whole(parser.text if end is None else parser.text[:end])
@@ -306,8 +343,11 @@ class _ItemReader:
         data = outcome.data
         if not isinstance(data, list):  # a schema that allows more than arrays
             raise RepairFailed(text, outcome, message="the reply holds no list")
+        ledger = _rebased(outcome.ledger)
         for index, element in enumerate(data):
-            fixes = [fix for fix in outcome.ledger if _concerns(fix.path, index)]
+            if index < self.next:  # a wrapper's elements read before the fallback took over
+                continue
+            fixes = [fix for fix in ledger if _concerns(fix.path, index)]
             yield self._emit(self._element(index, element, fixes, aligned=True))
 
     def _cut(self) -> StreamedItem:
@@ -326,10 +366,42 @@ class _ItemReader:
         return StreamedItem(index, None, Ledger(), (Issue(f"/{index}", message),), cut=True)
 
 
+def _rebased(ledger: Ledger) -> list[Fix]:
+    """The whole reply's fixes, the lexical stage's pointers moved to where the align
+    stage put the list: under ``/0`` after a wrap, out of the wrapper after an unwrap.
+
+    The lexical stage points into the text as written (``/name`` in the one object,
+    ``/tasks/2/title`` in the wrapper); an element's ledger points into the list.
+    """
+    shape = next(
+        (
+            fix
+            for fix in ledger
+            if fix.stage == "align"
+            and fix.path == ""
+            and fix.rule in (Rule.WRAP_LIST, Rule.UNWRAP_OBJECT)
+        ),
+        None,
+    )
+    if shape is None:
+        return list(ledger)
+    if shape.rule == Rule.WRAP_LIST:
+        prefix, into = "", "/0"
+    else:
+        prefix, into = "/" + escape_pointer(next(iter(shape.before))), ""
+    moved = []
+    for fix in ledger:
+        path = fix.path
+        if fix.stage == "lexical" and (path == prefix or path.startswith(prefix + "/")):
+            path = into + path[len(prefix) :]
+            fix = Fix(fix.stage, fix.rule, path, fix.before, fix.after, fix.cost)
+        moved.append(fix)
+    return moved
+
+
 def _concerns(path: str, index: int) -> bool:
     """Whether a fix of the whole list at ``path`` concerns element ``index``: one below
-    it, or one of the whole (the wrap, the extraction, a fix inside the one object
-    before it was wrapped)."""
+    it, or one of the whole (the wrap, the extraction)."""
     head = path.split("/", 2)[1] if path.startswith("/") else ""
     return not head.isdigit() or int(head) == index
 

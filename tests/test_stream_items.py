@@ -256,6 +256,67 @@ def test_a_wrapper_object_is_unwrapped() -> None:
     assert got[1].issues[0].path == "/1/hours"  # the missing field, under its element
 
 
+def test_one_broken_object_keeps_its_fixes_under_element_zero() -> None:
+    got = list(rl.repair_items(["{'title': 'solo',", " hours: 2}"], list[Task]))
+    assert [i.value for i in got] == [Task(title="solo", hours=2)]
+    paths = {f.path for f in got[0].ledger if f.stage == "lexical"}
+    assert paths == {"/0/title", "/0/hours"}
+
+
+def test_a_wrapper_is_read_item_by_item_before_the_object_closes() -> None:
+    reply = '{"tasks": ' + tasks_text(4) + ', "note": "' + "x" * 400 + '"}'
+    llm = Streaming(reply, size=6)
+    seen = [(item, llm.sent) for item in rl.stream_items(llm, "x", list[Task])]
+    assert [item.value for item, _ in seen] == [Task(**row) for row in json.loads(tasks_text(4))]
+    assert all(sent < llm.total for _, sent in seen), "each came while the object was open"
+    for item, _ in seen:
+        assert [(f.rule, f.path) for f in item.ledger] == [(Rule.UNWRAP_OBJECT, "")]
+    assert llm.closed
+    # What the align stage does with the one-key wrapper in a repair of the whole.
+    whole = rl.repair('{"tasks": ' + tasks_text(4) + "}", list[Task], outcome=True)
+    assert whole.value == [item.value for item, _ in seen]
+    assert whole.ledger.rules() == [Rule.UNWRAP_OBJECT]
+
+
+def test_an_object_whose_first_key_is_a_field_is_one_element() -> None:
+    schema = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"tags": {"type": "array"}, "name": {"type": "string"}},
+        },
+    }
+    got = list(rl.repair_items(['{"tags": ["a", "b"],', ' "name": "n"}'], schema))
+    assert [(i.index, i.value) for i in got] == [(0, {"tags": ["a", "b"], "name": "n"})]
+    assert got[0].ledger.rules() == [Rule.WRAP_LIST]
+
+
+def test_a_cut_wrapper_ends_with_a_cut_record() -> None:
+    reply = '{"tasks": ' + tasks_text(3)
+    chunks = [Chunk(piece) for piece in pieces(reply[: reply.rindex("{") + 5], 5)]
+    got = list(rl.repair_items([*chunks, Chunk("", "length")], list[Task]))
+    assert [i.ok for i in got] == [True, True, False]
+    assert got[-1].cut
+    assert got[-1].index == 2
+
+
+def test_a_wrapper_that_turns_out_broken_keeps_its_indices() -> None:
+    reply = (
+        '{"tasks": [{"title": "a", "hours": 1}, {\'title\': "b", "hours": 2},'
+        ' {"title": \'c\', "hours": 3}]}'
+    )
+    got = list(rl.repair_items(pieces(reply, 4), list[Task]))
+    assert [(i.index, i.value) for i in got] == [
+        (0, Task(title="a", hours=1)),
+        (1, Task(title="b", hours=2)),
+        (2, Task(title="c", hours=3)),
+    ]
+    assert all(Rule.UNWRAP_OBJECT in i.ledger.rules() for i in got)
+    # Each element has its own lexical fixes, pointing into the list, not the wrapper.
+    assert [f.path for f in got[1].ledger if f.rule == Rule.SINGLE_QUOTES] == ["/1/title"]
+    assert [f.path for f in got[2].ledger if f.rule == Rule.SINGLE_QUOTES] == ["/2/title"]
+
+
 def test_strict_policy_does_not_wrap() -> None:
     with pytest.raises(rl.RepairFailed):
         list(rl.repair_items(['{"title": "solo", "hours": 2}'], list[Task], policy="strict"))

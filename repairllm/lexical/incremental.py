@@ -219,20 +219,49 @@ class IncrementalParser:
         """The value's first character, ``"["`` or ``"{"``; ``""`` until it begins."""
         return self.text[self._root_start] if self._started else ""
 
-    def closed_members(self, start: int = 0) -> list[Any]:
-        """The root array's complete members from index ``start`` on (strict JSON only).
+    @property
+    def first_key(self) -> str | None:
+        """The root object's first key, once its value has begun (strict JSON only)."""
+        root = self._root
+        if self.fallback or not isinstance(root, dict) or not root:
+            return None
+        key: str = next(iter(root))
+        return key
+
+    def closed_members(self, start: int = 0, key: str | None = None) -> list[Any] | None:
+        """The complete members, from index ``start`` on, of the root array, or with
+        ``key`` of the array that is the root object's member ``key`` (a list wrapped in
+        an object); ``None`` when there is no such array (strict JSON only: see
+        :meth:`member_spans` for the fallback).
 
         A member is complete once its closer or its last token has been read; the parser
         never touches it again, so it is handed out as it is, not copied (do not change
         it: snapshots share it). Only the new ones are sliced, so a reader that asks
-        after every chunk pays for each member once. Empty in the fallback (see
-        :meth:`member_spans`) and when the value is not an array.
+        after every chunk pays for each member once.
         """
+        array, level = self._array(key)
+        if array is None:
+            return None
+        stack = self._stack
+        # A frame above the array's is its last member, still open.
+        open_last = len(stack) > level + 1 and stack[level].container is array
+        return array[start : len(array) - 1 if open_last else len(array)]
+
+    def array_closed(self, key: str | None = None) -> bool:
+        """Whether the array :meth:`closed_members` reads (same ``key``) has closed."""
+        array, level = self._array(key)
+        stack = self._stack
+        return array is not None and not (len(stack) > level and stack[level].container is array)
+
+    def _array(self, key: str | None) -> tuple[list[Any] | None, int]:
+        """The array :meth:`closed_members` reads, and its depth on the stack."""
         root = self._root
-        if self.fallback or not isinstance(root, list):
-            return []
-        # A frame above the root's is the last member, still open.
-        return root[start : len(root) - 1 if len(self._stack) > 1 else len(root)]
+        if self.fallback:
+            return None, 0
+        if key is None:
+            return (root, 0) if isinstance(root, list) else (None, 0)
+        value = root.get(key) if isinstance(root, dict) else None
+        return (value, 1) if isinstance(value, list) else (None, 1)
 
     def member_spans(self, start: int = 0) -> list[tuple[int, int]]:
         """Where the root array's complete members lie in :attr:`text`, from index ``start``
