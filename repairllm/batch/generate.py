@@ -48,7 +48,9 @@ from .summary import Summary
 __all__ = [
     "GENERATE_LAYOUT",
     "Endpoint",
+    "Fanout",
     "GenerateSpec",
+    "Job",
     "agenerate_rows",
     "generate_file",
 ]
@@ -177,10 +179,21 @@ def _backend_at_fault(exc: BackendError) -> bool:
 
 
 @dataclass
-class _Job:
+class Job:
+    """One item of a :class:`Fanout`: where it stands in the input, and where it failed.
+
+    Attributes:
+        position: its place in the input (results come back in this order).
+        record: what the work is about (a prompt's record, a bench task ...).
+        future: set once, with the item's result.
+        tries: backends it was sent to so far.
+        failed_on: names of the endpoints whose fault it failed on.
+        last_error: the last of those failures.
+    """
+
     position: int
-    record: bytes | Mapping[str, Any]
-    future: asyncio.Future[dict[str, Any]]
+    record: Any
+    future: asyncio.Future[Any]
     tries: int = 0
     failed_on: set[str] = field(default_factory=set)
     last_error: BackendError | None = None
@@ -207,16 +220,131 @@ def _attempt_log(attempts: Sequence[Attempt]) -> str:
     )
 
 
-class _Generator:
-    """Turns jobs into output rows on a set of endpoints."""
+class Fanout:
+    """Items spread over endpoints, each with its concurrency; an item moves on when its
+    backend fails.
+
+    ``concurrency`` workers per endpoint take :class:`Job` s from one queue and call
+    :meth:`attempt`, which a subclass writes: it counts the try (``job.tries``), does
+    the item's work on that endpoint and ends with :meth:`finish` (the item's result,
+    after ``endpoint.answered()`` when the backend answered) or, when the backend
+    failed, :meth:`moved` (which puts the item back for another endpoint while it has
+    tries left). An endpoint that has failed an item, or rests after failing twice running,
+    leaves it to another that is up. :meth:`results` feeds the items in and yields
+    their results in input order; an exception that escapes :meth:`attempt` is raised
+    there, so no item is ever left waiting.
+
+    Args:
+        endpoints: the backends, each with its concurrency.
+        tries: endpoints an item may be sent to, in all, when its backend fails.
+    """
+
+    def __init__(self, endpoints: Sequence[Endpoint], tries: int) -> None:
+        if not endpoints:
+            raise ConfigError("a fan-out needs at least one backend")
+        self.endpoints = list(endpoints)
+        self.tries = tries
+        self.queue: asyncio.Queue[Job] = asyncio.Queue()
+
+    async def attempt(self, endpoint: Endpoint, job: Job) -> None:
+        """Do ``job`` on ``endpoint``; end with :meth:`finish` or :meth:`moved`."""
+        raise NotImplementedError
+
+    def finish(self, job: Job, result: Any) -> None:
+        """Give ``job`` its result (once: a late second result is dropped)."""
+        if not job.future.done():  # each item is set once, whatever retried it
+            job.future.set_result(result)
+
+    def moved(self, endpoint: Endpoint, job: Job, exc: BackendError) -> bool:
+        """Count ``exc`` against ``endpoint``; whether ``job`` went back for another.
+
+        Only a failure that another backend may not have (unreachable, timed out, 5xx,
+        429) moves the item, and only while it has tries left; the caller finishes it
+        otherwise.
+        """
+        if not _backend_at_fault(exc):
+            return False
+        endpoint.failed()
+        job.failed_on.add(endpoint.name)
+        job.last_error = exc
+        if job.tries < self.tries:
+            self.queue.put_nowait(job)
+            return True
+        return False
+
+    async def worker(self, endpoint: Endpoint) -> None:
+        while True:
+            job = await self.queue.get()
+            try:
+                await self._serve(endpoint, job)
+            except Exception as exc:  # raised where the results are read, not lost here
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            finally:
+                self.queue.task_done()
+
+    def _elsewhere(self, job: Job, endpoint: Endpoint) -> bool:
+        """Whether another endpoint that has not failed this job is up."""
+        now = time.monotonic()
+        return any(
+            e is not endpoint and e.name not in job.failed_on and e.up(now) for e in self.endpoints
+        )
+
+    async def _serve(self, endpoint: Endpoint, job: Job) -> None:
+        now = time.monotonic()
+        if (not endpoint.up(now) or endpoint.name in job.failed_on) and self._elsewhere(
+            job, endpoint
+        ):
+            # Leave it to an endpoint that is up and has not failed it yet.
+            self.queue.put_nowait(job)
+            await asyncio.sleep(0.02)
+            return
+        if not endpoint.up(now):
+            await asyncio.sleep(min(endpoint.down_until - now, endpoint.cooldown))
+        await self.attempt(endpoint, job)
+
+    async def results(
+        self, items: Iterable[tuple[int, Any]], *, window: int | None = None
+    ) -> AsyncGenerator[Any, None]:
+        """Run every ``(position, record)``; yield the results in input order.
+
+        Args:
+            items: the work, as positions and records.
+            window: items in flight or waiting for an earlier one, at most (default:
+                four times the total concurrency, at least 16).
+        """
+        limit = window or max(16, 4 * sum(e.concurrency for e in self.endpoints))
+        loop = asyncio.get_running_loop()
+        order: deque[asyncio.Future[Any]] = deque()
+        workers = [
+            asyncio.create_task(self.worker(endpoint))
+            for endpoint in self.endpoints
+            for _ in range(endpoint.concurrency)
+        ]
+        try:
+            for position, record in items:
+                future: asyncio.Future[Any] = loop.create_future()
+                order.append(future)
+                self.queue.put_nowait(Job(position, record, future))
+                while len(order) >= limit or (order and order[0].done()):
+                    yield await order.popleft()
+            while order:
+                yield await order.popleft()
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+
+class _Generator(Fanout):
+    """Turns prompts' records into output rows on a set of endpoints."""
 
     def __init__(self, endpoints: Sequence[Endpoint], spec: GenerateSpec) -> None:
         if not endpoints:
             raise ConfigError("batch generate needs at least one backend")
-        self.endpoints = list(endpoints)
+        super().__init__(endpoints, spec.tries)
         self.spec = spec
         self.repairer = Repairer(spec.repair_spec())
-        self.queue: asyncio.Queue[_Job] = asyncio.Queue()
 
     def _prompt(self, fields: Mapping[str, Any]) -> Any:
         value = fields.get(self.spec.field)
@@ -226,7 +354,7 @@ class _Generator:
 
     def _row(
         self,
-        job: _Job,
+        job: Job,
         fields: Mapping[str, Any] | None,
         *,
         endpoint: str | None = None,
@@ -264,43 +392,14 @@ class _Generator:
             "bytes": size,
         }
 
-    def _finish(self, job: _Job, row: dict[str, Any]) -> None:
-        if not job.future.done():  # each row is set once, whatever retried it
-            job.future.set_result(row)
-
-    async def worker(self, endpoint: Endpoint) -> None:
-        while True:
-            job = await self.queue.get()
-            try:
-                await self._serve(endpoint, job)
-            finally:
-                self.queue.task_done()
-
-    def _elsewhere(self, job: _Job, endpoint: Endpoint) -> bool:
-        """Whether another endpoint that has not failed this job is up."""
-        now = time.monotonic()
-        return any(
-            e is not endpoint and e.name not in job.failed_on and e.up(now) for e in self.endpoints
-        )
-
-    async def _serve(self, endpoint: Endpoint, job: _Job) -> None:
-        now = time.monotonic()
-        if (not endpoint.up(now) or endpoint.name in job.failed_on) and self._elsewhere(
-            job, endpoint
-        ):
-            # Leave it to an endpoint that is up and has not failed it yet.
-            self.queue.put_nowait(job)
-            await asyncio.sleep(0.02)
-            return
-        if not endpoint.up(now):
-            await asyncio.sleep(min(endpoint.down_until - now, endpoint.cooldown))
+    async def attempt(self, endpoint: Endpoint, job: Job) -> None:
         fields: Mapping[str, Any] | None = None
         try:
             fields = record_fields(job.record)
             prompt = self._prompt(fields)
             schema = self.repairer.schema_for(fields)
         except RowError as bad:
-            self._finish(job, self._row(job, fields, kind=bad.kind, message=str(bad)))
+            self.finish(job, self._row(job, fields, kind=bad.kind, message=str(bad)))
             return
         size = len(dumps(prompt).encode()) if not isinstance(prompt, str) else len(prompt.encode())
         job.tries += 1
@@ -319,7 +418,7 @@ class _Generator:
             )
         except RetriesExhausted as exc:
             endpoint.answered()
-            self._finish(
+            self.finish(
                 job,
                 self._row(
                     job,
@@ -334,14 +433,9 @@ class _Generator:
             )
             return
         except BackendError as exc:
-            if _backend_at_fault(exc):
-                endpoint.failed()
-                job.failed_on.add(endpoint.name)
-                job.last_error = exc
-                if job.tries < self.spec.tries:
-                    self.queue.put_nowait(job)
-                    return
-            self._finish(
+            if self.moved(endpoint, job, exc):
+                return
+            self.finish(
                 job,
                 self._row(
                     job,
@@ -355,7 +449,7 @@ class _Generator:
             )
             return
         except RepairLLMError as exc:
-            self._finish(
+            self.finish(
                 job,
                 self._row(
                     job,
@@ -368,7 +462,7 @@ class _Generator:
             )
             return
         except Exception as exc:  # a bug of ours or a driver's: the row says so
-            self._finish(
+            self.finish(
                 job,
                 self._row(
                     job,
@@ -387,7 +481,7 @@ class _Generator:
             text = value.model_dump_json()
         else:
             text = dumps(data)
-        self._finish(
+        self.finish(
             job,
             self._row(
                 job,
@@ -421,28 +515,12 @@ async def agenerate_rows(
     Yields:
         One row per record (columns of :data:`GENERATE_LAYOUT`), in input order.
     """
-    gen = _Generator(endpoints, spec)
-    limit = window or max(16, 4 * sum(e.concurrency for e in endpoints))
-    loop = asyncio.get_running_loop()
-    order: deque[asyncio.Future[dict[str, Any]]] = deque()
-    workers = [
-        asyncio.create_task(gen.worker(endpoint))
-        for endpoint in endpoints
-        for _ in range(endpoint.concurrency)
-    ]
+    rows = _Generator(endpoints, spec).results(records, window=window)
     try:
-        for position, record in records:
-            future: asyncio.Future[dict[str, Any]] = loop.create_future()
-            order.append(future)
-            gen.queue.put_nowait(_Job(position, record, future))
-            while len(order) >= limit or (order and order[0].done()):
-                yield await order.popleft()
-        while order:
-            yield await order.popleft()
+        async for row in rows:
+            yield row
     finally:
-        for task in workers:
-            task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await rows.aclose()
 
 
 def generate_file(
