@@ -32,7 +32,7 @@ from .policy import Policy
 from .prompts import PromptForm, describe_issues, render_schema
 from .retry import Generation, _asend, _Plan, _plan, _Request, _send
 from .schema import Schema, compile_schema
-from .toolspec import forced, function_tool
+from .toolspec import forced, function_tool, takes_tools
 
 __all__ = ["ToolUse", "acall_tools", "call_tools"]
 
@@ -90,8 +90,7 @@ def _tools(tools: Mapping[str, Any], choice: Choice) -> _Tools:
     for name, schema in schemas.items():
         if not name or not isinstance(name, str):
             raise InvalidInput(f"a tool's name must be a non-empty string, not {name!r}")
-        root = schema.root
-        if not isinstance(root, dict) or root.get("type", "object") != "object":
+        if not takes_tools(schema):
             raise InvalidInput(
                 f"tool {name!r} needs an object schema: a call's arguments are an object"
             )

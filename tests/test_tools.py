@@ -410,8 +410,8 @@ def test_call_tools_refused_falls_back_to_the_listing_and_content() -> None:
 
 @pytest.mark.parametrize(
     "tools",
-    [{}, {"count": list[int]}],
-    ids=["none", "not-an-object"],
+    [{}, {"count": list[int]}, {"either": {"anyOf": [{"type": "object"}, {"type": "string"}]}}],
+    ids=["none", "not-an-object", "a-union"],
 )
 def test_tools_that_cannot_be_offered_are_refused(tools: dict[str, Any]) -> None:
     with pytest.raises(InvalidInput):
