@@ -13,10 +13,17 @@ under the schema. For every task we record, from the same replies:
   but wrong object does not count as a success;
 - tokens and seconds per valid object, and the repair rules the ledgers used
   (which failure classes this model shows).
+
+The tasks can be spread over several servers of one model (:func:`run_model_bench_on`,
+with the fan-out and failover of :class:`repairllm.batch.generate.Fanout`): a server
+that fails passes its tasks to the others, and the card says how many moved. Each
+task's prompt, options and seed are the same whichever server answers it, and the
+results come back in task order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -27,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from ..backend import Backend, Usage
-from ..errors import BackendError, RepairLLMError, RetriesExhausted
+from ..batch.generate import Endpoint, Fanout, Job
+from ..errors import BackendError, BackendUnreachable, RepairLLMError, RetriesExhausted
 from ..prompts import PromptForm
-from ..retry import Attempt, generate
+from ..retry import Attempt, agenerate, generate
 from ..schema import compile_schema
 
 __all__ = [
@@ -40,6 +48,7 @@ __all__ = [
     "make_tasks",
     "render",
     "run_model_bench",
+    "run_model_bench_on",
     "summarise",
 ]
 
@@ -79,6 +88,8 @@ class TaskResult:
     error: str | None = None
     native: bool = False
     notes: list[str] = field(default_factory=list)
+    server: str = ""
+    tries: int = 1
 
 
 def schemas_dir() -> Path:
@@ -219,10 +230,7 @@ def run_task(
     native: bool | None,
     options: dict[str, Any],
 ) -> TaskResult:
-    """Ask one task and measure it."""
-    result = TaskResult(task.id, task.schema_name, task.style)
-    attempts: list[Attempt] = []
-    value: Any = None
+    """Ask one task and measure it (a backend's failure is the task's ``error``)."""
     try:
         generation = generate(
             backend,
@@ -234,14 +242,46 @@ def run_task(
             native=native,
             **options,
         )
-        attempts = generation.attempts
-        value = generation.value
-        result.final_valid = True
     except RetriesExhausted as exc:
-        attempts = list(exc.attempts)
-        value = exc.best
+        return _measured(task, exc.attempts, exc.best, valid=False)
     except BackendError as exc:
-        result.error = str(exc)
+        return _measured(task, (), None, valid=False, error=str(exc))
+    return _measured(task, generation.attempts, generation.value, valid=True)
+
+
+async def arun_task(
+    backend: Backend,
+    task: Task,
+    *,
+    retries: int,
+    prompt_form: PromptForm,
+    native: bool | None,
+    options: dict[str, Any],
+    transient_retries: int = 1,
+) -> TaskResult:
+    """:func:`run_task` through ``achat``; a backend's failure is raised, for the caller
+    to move the task to another server or record it."""
+    try:
+        generation = await agenerate(
+            backend,
+            task.prompt,
+            task.schema,
+            retries=retries,
+            outcome=True,
+            prompt_form=prompt_form,
+            native=native,
+            transient_retries=transient_retries,
+            **options,
+        )
+    except RetriesExhausted as exc:
+        return _measured(task, exc.attempts, exc.best, valid=False)
+    return _measured(task, generation.attempts, generation.value, valid=True)
+
+
+def _measured(
+    task: Task, attempts: Sequence[Attempt], value: Any, *, valid: bool, error: str | None = None
+) -> TaskResult:
+    result = TaskResult(task.id, task.schema_name, task.style, final_valid=valid, error=error)
     if attempts:
         first = attempts[0]
         result.first_reply = first.raw
@@ -249,7 +289,7 @@ def run_task(
         result.repaired_valid = first.ok
         result.native = first.native
         result.notes = sorted({n for a in attempts for n in a.notes})
-    result.accuracy = field_accuracy(task.answer, value) if result.final_valid else 0.0
+    result.accuracy = field_accuracy(task.answer, value) if valid else 0.0
     usage = Usage()
     for attempt in attempts:
         usage = usage + attempt.usage
@@ -291,6 +331,42 @@ def summarise(results: Sequence[TaskResult]) -> dict[str, Any]:
     }
 
 
+class _TaskFanout(Fanout):
+    """Bench tasks over the servers of one model; a server's failure moves its task."""
+
+    def __init__(self, endpoints: Sequence[Endpoint], ask: Any) -> None:
+        # Every server may be tried once, and one of them again after its rest: a task
+        # fails for good only when the servers fail it all round.
+        super().__init__(endpoints, tries=len(endpoints) + 1)
+        self.ask = ask
+
+    async def attempt(self, endpoint: Endpoint, job: Job) -> None:
+        task: Task = job.record
+        job.tries += 1
+        try:
+            result: TaskResult = await self.ask(endpoint.backend, task)
+        except BackendError as exc:
+            if self.moved(endpoint, job, exc):
+                return
+            if job.last_error is exc:  # the backend's fault, on every server in turn
+                raise BackendUnreachable(self._gone(), endpoint.backend.name) from exc
+            # The task's own fault (its prompt does not fit, a 400): its result says so.
+            result = _measured(task, (), None, valid=False, error=str(exc))
+        else:
+            endpoint.answered()
+        result.server = endpoint.name
+        result.tries = job.tries
+        self.finish(job, result)
+
+    def _gone(self) -> str:
+        names = ", ".join(e.name for e in self.endpoints)
+        many = len(self.endpoints) > 1
+        return (
+            f"{'every server' if many else 'the server'} of this model failed ({names}); "
+            "check that it is running and reachable, then run the bench again"
+        )
+
+
 def run_model_bench(
     backend: Backend,
     *,
@@ -305,32 +381,96 @@ def run_model_bench(
 ) -> dict[str, Any]:
     """Run the tasks against a backend and return the report card's data.
 
-    A KeyboardInterrupt stops the run after the task in flight; the card then holds
-    what finished, with ``"interrupted": true``.
+    The same as :func:`run_model_bench_on` with one endpoint taking one task at a time.
     """
+    return run_model_bench_on(
+        [Endpoint(backend, 1)],
+        n=n,
+        seed=seed,
+        retries=retries,
+        prompt_form=prompt_form,
+        native=native,
+        tasks=tasks,
+        max_tokens=max_tokens,
+        on_result=on_result,
+    )
+
+
+def run_model_bench_on(
+    endpoints: Sequence[Endpoint],
+    *,
+    n: int = 10,
+    seed: int = 0,
+    retries: int = 2,
+    prompt_form: PromptForm = "skeleton",
+    native: bool | None = None,
+    tasks: Sequence[Task] | None = None,
+    max_tokens: int = 256,
+    on_result: Callable[[TaskResult], None] | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """Run the tasks over the servers of one model and return the report card's data.
+
+    Each endpoint takes at most its ``concurrency`` tasks at once. A server that fails
+    (unreachable, timed out, 5xx, 429) passes its task to another, and rests; the
+    card's ``moved`` counts the tasks that went elsewhere, ``servers`` how many each
+    server finished. When every server has failed a task, the run stops: the card holds
+    what finished, with ``"interrupted": true`` and the reason in ``"error"``. A
+    KeyboardInterrupt stops it too, after the tasks in flight.
+
+    Args:
+        endpoints: the servers, all of the same model, each with its concurrency.
+        n: tasks to make, when ``tasks`` is not given.
+        seed: the tasks' seed.
+        retries: format retries per task.
+        prompt_form: how the schema is shown (``skeleton``, ``keys``, ``schema``, ``none``).
+        native: use the server's structured mode (``None``: where it declares one).
+        tasks: the tasks (default: :func:`make_tasks` of ``n`` and ``seed``).
+        max_tokens: the token limit of each reply.
+        on_result: called with each result, in task order.
+        label: the name the card and the comparison show for this model.
+    """
+    if not endpoints:
+        raise RepairLLMError("the bench needs at least one backend")
     tasks = list(tasks) if tasks is not None else make_tasks(n, seed)
     options = {"max_tokens": max_tokens, "temperature": 0}
+
+    async def ask(backend: Backend, task: Task) -> TaskResult:
+        return await arun_task(
+            backend,
+            task,
+            retries=retries,
+            prompt_form=prompt_form,
+            native=native,
+            options=options,
+        )
+
     results: list[TaskResult] = []
+
+    async def run() -> None:
+        stream = _TaskFanout(endpoints, ask).results(enumerate(tasks))
+        try:
+            async for result in stream:
+                results.append(result)
+                if on_result is not None:
+                    on_result(result)
+        finally:
+            await stream.aclose()
+
     interrupted = False
+    error: str | None = None
     started = time.perf_counter()
     try:
-        for task in tasks:
-            result = run_task(
-                backend,
-                task,
-                retries=retries,
-                prompt_form=prompt_form,
-                native=native,
-                options=options,
-            )
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
+        asyncio.run(run())
     except KeyboardInterrupt:
         interrupted = True
-    return {
-        "model": backend.model,
-        "backend": backend.name,
+    except BackendError as exc:
+        interrupted = True
+        error = str(exc)
+    first = endpoints[0].backend
+    card: dict[str, Any] = {
+        "model": first.model,
+        "backend": first.name,
         "summary": summarise(results),
         "config": {
             "tasks": len(tasks),
@@ -343,5 +483,12 @@ def run_model_bench(
             "wall_seconds": time.perf_counter() - started,
         },
         "interrupted": interrupted,
+        "servers": {e.name: e.served for e in endpoints},
+        "moved": sum(r.tries > 1 for r in results),
         "results": [asdict(r) for r in results],
     }
+    if label:
+        card["label"] = label
+    if error is not None:
+        card["error"] = error
+    return card

@@ -10,7 +10,16 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["RATES", "card_markdown", "compare_markdown", "load_card", "write_card", "write_compare"]
+__all__ = [
+    "RATES",
+    "card_markdown",
+    "card_name",
+    "card_stem",
+    "compare_markdown",
+    "load_card",
+    "write_card",
+    "write_compare",
+]
 
 RATES = (
     ("raw_parse", "raw parse"),
@@ -38,16 +47,39 @@ def _mode(card: dict[str, Any]) -> str:
     return "-no-native" if card.get("config", {}).get("native") is False else ""
 
 
+def card_name(card: dict[str, Any]) -> str:
+    """What a card is called: the label a run gave it, else its model's name (else, for
+    a run whose server never said which model it serves, the driver's)."""
+    return str(card.get("label") or Path(card["model"]).name or card["backend"])
+
+
+def _servers(card: dict[str, Any]) -> list[str]:
+    """Lines on the servers that shared the tasks, and why the run stopped early."""
+    lines = []
+    servers: dict[str, int] = card.get("servers") or {}
+    if len(servers) > 1 or card.get("moved"):
+        each = ", ".join(f"{name} ({n} tasks)" for name, n in servers.items())
+        lines += [
+            "",
+            f"Served by {len(servers)} server(s): {each}; {card.get('moved', 0)} task(s) "
+            "moved from a failing server to another.",
+        ]
+    if card.get("error"):
+        lines += ["", f"Stopped early: {card['error']}"]
+    return lines
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     """The report card as Markdown."""
     s = card["summary"]
     c = card["config"]
     lines = [
-        f"# Report card: {Path(card['model']).name} ({card['backend']})",
+        f"# Report card: {card_name(card)} ({card['backend']})",
         "",
         f"{s.get('tasks', 0)} tasks, seed {c['seed']}, {c['retries']} retries, prompt form "
         f"`{c['prompt_form']}`, native mode {c['native']}, temperature {c['temperature']}, "
         f"max_tokens {c['max_tokens']}" + (" (interrupted)" if card.get("interrupted") else ""),
+        *_servers(card),
         "",
         "| measure | value |",
         "|---|---|",
@@ -100,19 +132,32 @@ def _plot(names: Sequence[str], summaries: Sequence[dict[str, Any]], path: Path)
     return None
 
 
-def write_card(card: dict[str, Any], out: Path) -> dict[str, Path | str]:
-    """Write ``<model>.json``, ``.md`` and ``.png`` into ``out``; return what was written."""
+def card_stem(card: dict[str, Any]) -> str:
+    """The card's file name without suffix: its label, or ``<backend>-<model>``."""
+    if card.get("label"):
+        return slug(f"{card['label']}{_mode(card)}")
+    return slug(f"{card['backend']}{_mode(card)}-{Path(card['model']).name}")
+
+
+def write_card(card: dict[str, Any], out: Path, stem: str | None = None) -> dict[str, Path | str]:
+    """Write ``<stem>.json``, ``.md`` and ``.png`` into ``out``; return what was written.
+
+    Args:
+        card: the card's data.
+        out: the folder.
+        stem: the file name without suffix (default :func:`card_stem`).
+    """
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / slug(f"{card['backend']}{_mode(card)}-{Path(card['model']).name}")
+    stem_path = out / (stem or card_stem(card))
     written: dict[str, Path | str] = {}
-    json_path = stem.with_suffix(".json")
+    json_path = stem_path.with_suffix(".json")
     json_path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     written["json"] = json_path
-    md_path = stem.with_suffix(".md")
+    md_path = stem_path.with_suffix(".md")
     md_path.write_text(card_markdown(card), encoding="utf-8")
     written["markdown"] = md_path
-    png_path = stem.with_suffix(".png")
-    problem = _plot([Path(card["model"]).name], [card["summary"]], png_path)
+    png_path = stem_path.with_suffix(".png")
+    problem = _plot([card_name(card)], [card["summary"]], png_path)
     written["png"] = problem or png_path
     return written
 
@@ -130,7 +175,7 @@ def load_card(path: Path) -> dict[str, Any]:
 
 def compare_markdown(cards: Sequence[dict[str, Any]]) -> str:
     """Several report cards side by side."""
-    names = [f"{Path(c['model']).name} ({c['backend']}{_mode(c)})" for c in cards]
+    names = [f"{card_name(c)} ({c['backend']}{_mode(c)})" for c in cards]
     lines = ["# Model comparison", "", "| measure | " + " | ".join(names) + " |"]
     lines.append("|---|" + "---|" * len(cards))
     for key, label in RATES:
@@ -154,5 +199,5 @@ def write_compare(cards: Sequence[dict[str, Any]], out: Path) -> dict[str, Path 
     md = out / "compare.md"
     md.write_text(compare_markdown(cards), encoding="utf-8")
     png = out / "compare.png"
-    problem = _plot([Path(c["model"]).name for c in cards], [c["summary"] for c in cards], png)
+    problem = _plot([card_name(c) for c in cards], [c["summary"] for c in cards], png)
     return {"markdown": md, "png": problem or png}
