@@ -52,7 +52,7 @@ T = TypeVar("T")
 # The library's loggers: made here, at import, so that a driver's secrets filter
 # (put on every ``repairllm*`` logger that exists when it starts) covers them.
 logging.getLogger("repairllm").addHandler(logging.NullHandler())
-_FAMILIES = ("generate", "stream", "choose")
+_FAMILIES = ("generate", "stream", "choose", "tools")
 _LOGGERS = {family: logging.getLogger(f"repairllm.{family}") for family in _FAMILIES}
 _FAMILY = {
     "generate": "generate",
@@ -60,6 +60,8 @@ _FAMILY = {
     "stream": "stream",
     "astream": "stream",
     "choose": "choose",
+    "call_tools": "tools",
+    "acall_tools": "tools",
 }
 _CANCELLED = (GeneratorExit,)
 
@@ -300,7 +302,7 @@ class Call:
             "repairllm.transient_errors": sum(a.transient_errors for a in attempts),
             "repairllm.usage.input_tokens": usage.prompt_tokens,
             "repairllm.usage.output_tokens": usage.completion_tokens,
-            "repairllm.ok": exc is None and last is not None and last.ok,
+            "repairllm.ok": exc is None and last is not None and _ok(last),
         }
         if last is not None:
             attributes.update(_judgement(last))
@@ -317,7 +319,7 @@ class Call:
             return current
         if current is not None:
             self._close_attempt(None)
-            if not current.attempt.ok:
+            if not _ok(current.attempt):
                 self._hook("on_retry", current.attempt, failing=False)
         self.attempts.append(attempt)
         span = None
@@ -344,7 +346,7 @@ class Call:
             span.set_attributes(
                 {
                     **_judgement(attempt),
-                    "repairllm.ok": attempt.ok,
+                    "repairllm.ok": _ok(attempt),
                     "repairllm.continuations": attempt.continuations,
                     "repairllm.transient_errors": attempt.transient_errors,
                     "repairllm.usage.input_tokens": attempt.usage.prompt_tokens,
@@ -505,6 +507,7 @@ class Call:
             "repairllm.attempt": len(self.attempts),
             "repairllm.continuation": continuation,
             "repairllm.native": _native(sent),
+            "repairllm.tools": "tools" in sent,
             **_server(self.backend),
         }
         if model:
@@ -566,11 +569,12 @@ class Call:
             "cost": attempt.ledger.cost,
             "issues": len(attempt.issues),
             "native": attempt.native,
-            "ok": attempt.ok,
+            "tools": attempt.tools,
+            "ok": _ok(attempt),
             "error": attempt.error,
             "notes": list(attempt.notes),
         }
-        verdict = "ok" if attempt.ok else ("error" if attempt.error else "invalid")
+        verdict = "ok" if _ok(attempt) else ("error" if attempt.error else "invalid")
         logger.info(
             "%s attempt %d %s: %s %s, %d+%d tokens, %.2f s, finish %s, %d continuation(s), "
             "%d transient error(s), rules [%s], %d issue(s) left, %s",
@@ -587,7 +591,7 @@ class Call:
             attempt.transient_errors,
             ", ".join(rules),
             len(attempt.issues),
-            "native" if attempt.native else "prompted",
+            _mode(attempt),
             extra=fields,
         )
         if not logger.isEnabledFor(logging.DEBUG):
@@ -694,6 +698,20 @@ def _native(options: Mapping[str, Any]) -> bool:
     return bool(options.get("json_schema") or options.get("json_mode"))
 
 
+def _mode(attempt: Attempt) -> str:
+    """How the schema was sent: as a function to call, in the server's mode, or prompted."""
+    return "tools" if attempt.tools else "native" if attempt.native else "prompted"
+
+
+def _ok(attempt: Attempt) -> bool:
+    """Whether the attempt gave what was asked: judged, nothing left wrong, no error.
+
+    Not :attr:`Attempt.ok`, which also wants one repaired value: a ``call_tools``
+    attempt repairs each call on its own and keeps no outcome.
+    """
+    return attempt.error is None and not attempt.issues
+
+
 def _rules(attempt: Attempt) -> list[str]:
     """The rules the attempt's repair applied, each once, in the order first applied."""
     return list(dict.fromkeys(attempt.ledger.rules()))
@@ -705,6 +723,7 @@ def _judgement(attempt: Attempt) -> dict[str, Any]:
         "repairllm.cost": float(attempt.ledger.cost),
         "repairllm.issues": len(attempt.issues),
         "repairllm.native": attempt.native,
+        "repairllm.tools": attempt.tools,
     }
 
 

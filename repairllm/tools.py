@@ -434,6 +434,7 @@ async def acall_tools(
     prompt_form: PromptForm = ...,
     transient_retries: int = ...,
     backoff: float = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> list[ToolUse]: ...
 @overload
@@ -449,6 +450,7 @@ async def acall_tools(
     prompt_form: PromptForm = ...,
     transient_retries: int = ...,
     backoff: float = ...,
+    hooks: Hooks | None = ...,
     **options: Any,
 ) -> Generation[list[ToolUse]]: ...
 async def acall_tools(

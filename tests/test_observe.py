@@ -447,3 +447,38 @@ def test_import_alone_loads_no_opentelemetry() -> None:
     probe = "import sys, repairllm\nprint([m for m in sys.modules if 'opentelemetry' in m])"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- tool calls -------------------------------------------------------------------------
+
+
+class Calling(Scripted):
+    """Answers each request with one call of the tool ``person`` with these arguments."""
+
+    supports_tools = True
+
+    def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
+        reply = super()._chat(messages, options)
+        call = rl.ToolCall("person", reply.text, f"call-{len(self.requests)}")
+        return Completion("", "tool_calls", reply.usage, tool_calls=(call,))
+
+
+def test_call_tools_logs_spans_and_hooks_each_attempt(
+    caplog: pytest.LogCaptureFixture, spans: InMemorySpanExporter
+) -> None:
+    caplog.set_level(logging.INFO, logger="repairllm")
+    seen: list[tuple[str, Any]] = []
+    llm = Calling([BAD, REPAIRED])
+    uses = rl.call_tools(llm, "Who?", {"person": Person}, hooks=recording_hooks(seen))
+    assert [u.arguments for u in uses] == [Person(name=SECRET_WORD, age=31)]
+    first, second = attempt_records(caplog, "repairllm.tools")
+    assert (vars(first)["ok"], vars(second)["ok"]) == (False, True)
+    assert vars(second)["tools"] is True
+    assert [kind for kind, _ in seen] == ["request", "attempt", "retry", "request", "attempt"]
+    finished = spans.get_finished_spans()
+    (root,) = by_name(finished, "repairllm.call_tools")
+    assert dict(root.attributes or {})["repairllm.ok"] is True
+    requests = by_name(finished, "chat tiny-1")
+    assert [dict(s.attributes or {})["repairllm.tools"] for s in requests] == [True, True]
+    reasons = [dict(s.attributes or {})["gen_ai.response.finish_reasons"] for s in requests]
+    assert reasons == [("tool_calls",), ("tool_calls",)]
