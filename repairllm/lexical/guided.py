@@ -109,6 +109,15 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
         if (
             prev >= 0
             and text[prev] == '"'
+            and (_number_element(text, pos) or IDENT_KEY.match(text, pos) is not None)
+        ):
+            # ``["Q1 2024"12.4, 0.08]``, ``{"name": "Ada"website: ...}``: a missing comma
+            # before an element or an unquoted key, or a quote inside the text; the
+            # tolerant tier knows the container it is in and the keys the schema has.
+            return None
+        if (
+            prev >= 0
+            and text[prev] == '"'
             and (ch.isalnum() or ch in "_'(")
             and not is_literal
             and not _next_member_on_new_line(text, prev + 1, pos)
@@ -144,6 +153,14 @@ def _diagnose(text: str, msg: str, pos: int) -> Edit | None:
 
 # A number that ends where a value ends: ``12.4`` in ``12.4,`` but not ``3`` in ``3 apples``.
 _NUMBER_VALUE = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[ \t]*(?:[,\]}\r\n]|\Z))")
+
+
+_NUMBER_THEN = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\s*[,\]]")
+
+
+def _number_element(text: str, pos: int) -> bool:
+    """Whether a number followed by a comma or ``]`` starts at ``pos``."""
+    return text[pos : pos + 1].isdigit() and _NUMBER_THEN.match(text, pos) is not None
 
 
 def _next_member_on_new_line(text: str, after: int, pos: int) -> bool:

@@ -693,6 +693,14 @@ class Tolerant:
         # (a line break written as an escape too).
         if nxt == '"' or "\n" in text[j + 1 : k] or "\\n" in text[j + 1 : k]:
             return True
+        if nxt.isdigit() and self.stack and self.stack[-1].kind == "[":
+            # ``["Q1 2024"12.4, 0.08]``: a number with its comma or closer right after
+            # is the next element; a quoted year inside text (``"the "2024" report"``)
+            # is followed by its own closing quote instead.
+            number = _NUMBER.match(text, k)
+            if number is not None:
+                end = self.space_end(number.end())
+                return end >= n or text[end] in ",]"
         # So is a key the schema knows, with its colon (``"a"b:1``, minified): a quote
         # inside the text is far less likely to be followed by exactly that.
         key_next = IDENT_KEY.match(text, k)

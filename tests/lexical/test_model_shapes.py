@@ -199,6 +199,23 @@ CASES = [
         ["unescaped_quote"],
         id="uq-inner-name-in-prose",
     ),
+    # -- a comma lost after a string: before a number in an array, or before an unquoted
+    # key the schema knows; a quoted year inside text stays text
+    P(
+        '[["Q1 2024"12.4, 0.08], ["Q2", 1]]',
+        {"type": "array", "items": {"type": "array"}},
+        [["Q1 2024", 12.4, 0.08], ["Q2", 1]],
+        ["missing_comma"],
+        id="mc-string-then-number",
+    ),
+    P('["the "2024" report"]', STRS, ['the "2024" report'], ["unescaped_quote"] * 2, id="uq-year"),
+    P(
+        '{"name": "Ada"website: "x"}',
+        {"type": "object", "properties": {"name": STR, "website": STR}},
+        {"name": "Ada", "website": "x"},
+        ["missing_comma", "unquoted_key"],
+        id="mc-string-then-unquoted-key",
+    ),
 ]
 
 
