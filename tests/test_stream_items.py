@@ -422,9 +422,11 @@ def _work(monkeypatch: pytest.MonkeyPatch, text: str) -> dict[str, int]:
     counts = {"handed": 0, "validated": 0}
     closed = IncrementalParser.closed_members
 
-    def counting_closed(self: IncrementalParser, start: int = 0) -> list[Any]:
-        out = closed(self, start)
-        counts["handed"] += len(out)
+    def counting_closed(
+        self: IncrementalParser, start: int = 0, key: str | None = None
+    ) -> list[Any] | None:
+        out = closed(self, start, key)
+        counts["handed"] += len(out or ())
         return out
 
     validate = items_module._Items.validate
