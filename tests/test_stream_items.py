@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 import repairllm as rl
@@ -125,6 +128,53 @@ def test_the_stream_is_closed_once_the_list_is_complete() -> None:
     assert [i.index for i in got] == [0, 1]
     assert llm.closed
     assert llm.sent < llm.total, "the prose after the list was never read"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.text(max_size=8),
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    rows=st.lists(json_values, max_size=6),
+    cuts=st.lists(st.integers(0, 10_000), max_size=20),
+    pretty=st.booleans(),
+    fenced=st.booleans(),
+)
+def test_any_chunking_gives_the_elements_of_the_list(
+    rows: list[Any], cuts: list[int], pretty: bool, fenced: bool
+) -> None:
+    text = json.dumps(rows, indent=2 if pretty else None, ensure_ascii=False)
+    if fenced:
+        text = f"Here you go:\n```json\n{text}\n```\nAnything else?"
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    chunks = [text[a:b] for a, b in itertools.pairwise(points)]
+    got = list(rl.repair_items(chunks, {"type": "array"}))
+    assert [i.index for i in got] == list(range(len(rows)))
+    assert [i.value for i in got] == rows
+    assert all(i.ok and not i.ledger for i in got)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(json_values, min_size=1, max_size=6),
+    cuts=st.lists(st.integers(0, 10_000), max_size=20),
+)
+def test_a_python_repr_read_item_by_item_is_the_whole_repair(
+    rows: list[Any], cuts: list[int]
+) -> None:
+    # Single quotes, True, None: not JSON, so each element is repaired on its own.
+    text = repr(rows)
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    chunks = [text[a:b] for a, b in itertools.pairwise(points)]
+    got = list(rl.repair_items(chunks, {"type": "array"}))
+    assert all(i.ok for i in got), [i.issues for i in got if not i.ok]
+    assert [i.value for i in got] == rl.repair(text, {"type": "array"})
 
 
 # -- invalid elements -------------------------------------------------------------------------
