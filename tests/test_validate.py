@@ -727,14 +727,14 @@ def count_strings(value: Any) -> int:
 
 def with_trailing_comma(value: Any) -> str:
     text = json.dumps(value, indent=2, ensure_ascii=False)
-    last = text.rfind("}")
+    last = len(text) - 1  # the root's closer, "}" or "]"
     return text[:last].rstrip() + ",\n" + text[last:]
 
 
 def test_corpus_is_there() -> None:
     assert len(CORPUS) >= 30
     assert len(EXAMPLES) >= 90
-    assert all(isinstance(s["examples"][0], dict) for s in CORPUS.values())
+    assert all(isinstance(s["examples"][0], dict | list) for s in CORPUS.values())
 
 
 @pytest.mark.parametrize(("name", "index"), EXAMPLES)
@@ -774,7 +774,7 @@ def test_corpus_example_fenced_with_both_faults(name: str, index: int) -> None:
     schema = CORPUS[name]
     example = schema["examples"][index]
     damaged = single_quoted(example)
-    damaged = damaged[:-1] + ",}"
+    damaged = damaged[:-1] + "," + damaged[-1]
     text = f"Here is the JSON you asked for:\n```json\n{damaged}\n```\nLet me know!"
     outcome = repairllm.repair(text, schema, outcome=True)
     assert outcome.value == example

@@ -189,8 +189,8 @@ def make_tasks(
             schema = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue
-        if not isinstance(schema, dict):
-            continue
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            continue  # each task asks for "a JSON object" (and keeps the seeded pool as it was)
         examples = schema.get("examples") or []
         bare = {k: v for k, v in schema.items() if k != "examples"}
         for example in examples:
