@@ -37,12 +37,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, 
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import observe
 from .align import align
 from .backend import Backend, Chunk, Message, Messages
 from .errors import AmbiguousRepair, ConfigError, InvalidInput, ItemFailed, RepairFailed
 from .ledger import Fix, Issue, Ledger, escape_pointer
 from .lexical import LexicalError, Parsed, parse
 from .lexical.incremental import IncrementalParser
+from .observe import Hooks
 from .options import CallOptions
 from .outcome import Outcome
 from .pipeline import _policy_issues, run
@@ -498,6 +500,7 @@ def stream_items(
     policy: Policy | str | None = CallOptions.policy,
     prompt_form: PromptForm = CallOptions.prompt_form,
     native: bool | None = CallOptions.native,
+    hooks: Hooks | None = None,
     **options: Any,
 ) -> Iterator[StreamedItem]:
     """Ask for a list and yield each element as soon as it is complete and valid.
@@ -515,6 +518,8 @@ def stream_items(
         policy: the repair policy for each element.
         prompt_form: how the schema is shown (see :mod:`repairllm.prompts`).
         native: use the server's structured mode where declared (``None``), or not.
+        hooks: callbacks on the request and the attempt (see
+            :class:`repairllm.observe.Hooks`); an invalid item's issues are the attempt's.
         **options: chat options (``max_tokens``, ``temperature`` ...).
 
     Yields:
@@ -531,13 +536,12 @@ def stream_items(
     """
     call = CallOptions(policy=policy, prompt_form=prompt_form, native=native)
     reader, messages, extra = _start(backend, prompt, schema, call, on_invalid)
-    stream = backend.stream(messages, **options, **extra)
-    try:
-        yield from _drain(reader, stream)
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+    with observe.call("stream_items", backend, hooks) as obs:
+        stream = obs.chunks(backend.stream, messages, {**options, **extra})
+        try:
+            yield from obs.items(_drain(reader, stream))
+        finally:
+            stream.close()
 
 
 async def astream_items(
@@ -549,16 +553,16 @@ async def astream_items(
     policy: Policy | str | None = CallOptions.policy,
     prompt_form: PromptForm = CallOptions.prompt_form,
     native: bool | None = CallOptions.native,
+    hooks: Hooks | None = None,
     **options: Any,
 ) -> AsyncIterator[StreamedItem]:
     """Async :func:`stream_items`, through the backend's ``astream``."""
     call = CallOptions(policy=policy, prompt_form=prompt_form, native=native)
     reader, messages, extra = _start(backend, prompt, schema, call, on_invalid)
-    stream = backend.astream(messages, **options, **extra)
-    try:
-        async for item in _adrain(reader, stream):
-            yield item
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+    with observe.call("astream_items", backend, hooks) as obs:
+        stream = obs.achunks(backend.astream, messages, {**options, **extra})
+        try:
+            async for item in obs.aitems(_adrain(reader, stream)):
+                yield item
+        finally:
+            await stream.aclose()

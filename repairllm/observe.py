@@ -28,7 +28,17 @@ import logging
 import os
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -59,11 +69,14 @@ _FAMILY = {
     "agenerate": "generate",
     "stream": "stream",
     "astream": "stream",
+    "stream_items": "stream",
+    "astream_items": "stream",
     "choose": "choose",
     "call_tools": "tools",
     "acall_tools": "tools",
 }
 _CANCELLED = (GeneratorExit,)
+_OK_ENDS = (type(None), GeneratorExit)  # a request that ended so failed nothing
 
 
 # -- switches ---------------------------------------------------------------------------
@@ -238,6 +251,7 @@ class Call:
         self.hooks = hooks
         self.attempts: list[Attempt] = []
         self._open: _Open | None = None
+        self._ended = False
         self._tracer = _tracer()
         self._span: Any = None
         self._provider = _provider_name(backend) if self._tracer is not None else ""
@@ -264,6 +278,7 @@ class Call:
         return self
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        self._ended = True
         try:
             self._close(exc)
         except HookError as hook_error:
@@ -358,7 +373,7 @@ class Call:
             if attempt.error is not None and not cancelled:
                 span.set_status(_trace().Status(_trace().StatusCode.ERROR, attempt.error))
             elif cancelled:
-                span.set_attribute("repairllm.cancelled", True)
+                span.set_attribute("repairllm.closed_early", True)
             span.end()
         if cancelled:
             self.logger.debug(
@@ -429,22 +444,39 @@ class Call:
                 _fill(attempt, sent, error)
             if span is not None:
                 self._end_request(span, asked, sent.reply, error)
-            self._log_request(number, continuation, sent, error)
-            if self.hooks is not None and self.hooks.on_request is not None:
-                record = RequestRecord(
-                    self.operation,
-                    self.backend.name,
-                    self.backend.model,
-                    number,
-                    continuation,
-                    messages,
-                    options,
-                    sent.seconds,
-                    sent.reply,
-                    error,
-                )
-                if not isinstance(error, _CANCELLED):
-                    self._hook("on_request", record, failing=error is not None)
+            if not self._ended:  # else a stream finalised after its call: the span was all
+                self._requested(number, continuation, messages, options, sent, error)
+
+    def _requested(
+        self,
+        number: int,
+        continuation: bool,
+        messages: Sequence[Message],
+        options: Mapping[str, Any],
+        sent: Sent,
+        error: BaseException | None,
+    ) -> None:
+        """Log a request that ended and tell the ``on_request`` hook."""
+        self._log_request(number, continuation, sent, error)
+        if self.hooks is None or self.hooks.on_request is None:
+            return
+        # Closed early with a reply (the reader had what it needed): a request like
+        # any; closed before any text: nothing to report.
+        if isinstance(error, _CANCELLED) and sent.reply is None:
+            return
+        record = RequestRecord(
+            self.operation,
+            self.backend.name,
+            self.backend.model,
+            number,
+            continuation,
+            messages,
+            options,
+            sent.seconds,
+            sent.reply,
+            error,
+        )
+        self._hook("on_request", record, failing=not isinstance(error, _OK_ENDS))
 
     def chat(
         self, send: Callable[..., Completion], messages: list[Message], options: dict[str, Any]
@@ -460,14 +492,18 @@ class Call:
         start: Callable[..., Iterator[Chunk]],
         messages: list[Message],
         options: dict[str, Any],
-    ) -> Iterator[Chunk]:
+    ) -> Generator[Chunk, None, None]:
         """A streamed request as a whole attempt: the chunks of ``start(messages, **options)``."""
         attempt = Attempt(native=_native(options))
         with self.request(attempt, messages, options, attach=False, own=True) as sent:
             tally = _Tally()
-            for chunk in start(messages, **options):
-                tally.add(chunk)
-                yield chunk
+            try:
+                for chunk in start(messages, **options):
+                    tally.add(chunk)
+                    yield chunk
+            except GeneratorExit:
+                sent.done(tally.completion())  # what came before the reader stopped
+                raise
             sent.done(tally.completion())
 
     async def achunks(
@@ -475,14 +511,18 @@ class Call:
         start: Callable[..., AsyncIterator[Chunk]],
         messages: list[Message],
         options: dict[str, Any],
-    ) -> AsyncIterator[Chunk]:
+    ) -> AsyncGenerator[Chunk, None]:
         """Async :meth:`chunks`."""
         attempt = Attempt(native=_native(options))
         with self.request(attempt, messages, options, attach=False, own=True) as sent:
             tally = _Tally()
-            async for chunk in start(messages, **options):
-                tally.add(chunk)
-                yield chunk
+            try:
+                async for chunk in start(messages, **options):
+                    tally.add(chunk)
+                    yield chunk
+            except GeneratorExit:
+                sent.done(tally.completion())  # what came before the reader stopped
+                raise
             sent.done(tally.completion())
 
     def partials(self, partials: Iterable[T]) -> Iterator[T]:
@@ -493,6 +533,20 @@ class Call:
                 self._open.attempt.outcome = outcome
                 self._open.attempt.issues = list(outcome.issues)
             yield partial
+
+    def items(self, items: Iterable[T]) -> Iterator[T]:
+        """Pass a list's item records on, counting an invalid item's issues on the attempt."""
+        for item in items:
+            if getattr(item, "ok", True) is False and self._open is not None:
+                self._open.attempt.issues.extend(getattr(item, "issues", ()))
+            yield item
+
+    async def aitems(self, items: AsyncIterable[T]) -> AsyncIterator[T]:
+        """Async :meth:`items`."""
+        async for item in items:
+            if getattr(item, "ok", True) is False and self._open is not None:
+                self._open.attempt.issues.extend(getattr(item, "issues", ()))
+            yield item
 
     def _start_request(self, open_: _Open, options: Mapping[str, Any], continuation: bool) -> Any:
         if self._tracer is None:
@@ -781,7 +835,7 @@ def _fail(span: Any, exc: BaseException | None) -> None:
     if exc is None:
         return
     if isinstance(exc, _CANCELLED):
-        span.set_attribute("repairllm.cancelled", True)
+        span.set_attribute("repairllm.closed_early", True)
         return
     api = _trace()
     name = type(exc).__qualname__

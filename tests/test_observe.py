@@ -321,7 +321,7 @@ def test_a_stream_closed_early_is_no_error(spans: InMemorySpanExporter) -> None:
     finished = spans.get_finished_spans()
     (root,) = by_name(finished, "repairllm.stream")
     assert root.status.status_code is not StatusCode.ERROR
-    assert dict(root.attributes or {})["repairllm.cancelled"] is True
+    assert dict(root.attributes or {})["repairllm.closed_early"] is True
 
 
 def test_agenerate_spans_nest_the_same_way(spans: InMemorySpanExporter) -> None:
@@ -482,3 +482,47 @@ def test_call_tools_logs_spans_and_hooks_each_attempt(
     assert [dict(s.attributes or {})["repairllm.tools"] for s in requests] == [True, True]
     reasons = [dict(s.attributes or {})["gen_ai.response.finish_reasons"] for s in requests]
     assert reasons == [("tool_calls",), ("tool_calls",)]
+
+
+# -- item by item -----------------------------------------------------------------------
+
+
+def test_stream_items_counts_invalid_items_and_reports_its_request(
+    caplog: pytest.LogCaptureFixture, spans: InMemorySpanExporter
+) -> None:
+    caplog.set_level(logging.INFO, logger="repairllm")
+    seen: list[tuple[str, Any]] = []
+    reply = '[{"name": "Ann", "age": 31}, {"name": "Bo", "age": "old"}] and some prose after'
+    items = list(
+        rl.stream_items(Scripted([reply]), "Two people", list[Person], hooks=recording_hooks(seen))
+    )
+    assert [i.ok for i in items] == [True, False]
+    (record,) = attempt_records(caplog, "repairllm.stream")
+    assert vars(record)["issues"] == len(items[1].issues) > 0
+    assert vars(record)["output_tokens"] == len(reply)  # the usage came before the close
+    assert [kind for kind, _ in seen] == ["request", "attempt"]
+    assert seen[0][1].reply is not None
+    assert seen[0][1].reply.text.startswith("[")
+    finished = spans.get_finished_spans()
+    (root,) = by_name(finished, "repairllm.stream_items")
+    (request,) = by_name(finished, "chat tiny-1")
+    assert request.status.status_code is not StatusCode.ERROR
+    # The reader closed the stream once the list was complete: no error, but said.
+    assert dict(request.attributes or {})["repairllm.closed_early"] is True
+    assert dict(root.attributes or {})["repairllm.issues"] == len(items[1].issues)
+
+
+def test_astream_items_nests_its_spans(spans: InMemorySpanExporter) -> None:
+    async def collect() -> list[Any]:
+        stream = rl.astream_items(Scripted(['[{"name": "Ann", "age": 31}]']), "One", list[Person])
+        return [item async for item in stream]
+
+    assert [i.value for i in asyncio.run(collect())] == [Person(name="Ann", age=31)]
+    finished = spans.get_finished_spans()
+    (root,) = by_name(finished, "repairllm.astream_items")
+    (attempt,) = by_name(finished, "repairllm.attempt")
+    (request,) = by_name(finished, "chat tiny-1")
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == root.context.span_id
+    assert request.parent is not None
+    assert request.parent.span_id == attempt.context.span_id
