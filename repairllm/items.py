@@ -100,12 +100,27 @@ class StreamedItem:
 _HOISTED = ("$schema", "$defs", "definitions")
 
 
+# The arrays made around item schemas, by the item schema's id (with the schema, so an
+# id reused after it is gone is no hit): a new dict every call would be compiled anew,
+# and checking a schema against its metaschema costs more than reading a long reply.
+_ARRAYS: dict[int, tuple[Any, Any]] = {}
+_ARRAYS_KEPT = 256
+
+
 def _array_of(item: Any) -> Any:
     """The array schema whose elements are ``item`` (a JSON Schema dict or bool)."""
-    if not isinstance(item, dict):
-        return {"type": "array", "items": item}
-    inner = {k: v for k, v in item.items() if k not in _HOISTED}
-    return {**{k: item[k] for k in _HOISTED if k in item}, "type": "array", "items": inner}
+    hit = _ARRAYS.get(id(item))
+    if hit is not None and hit[0] is item:
+        return hit[1]
+    if isinstance(item, dict):
+        inner = {k: v for k, v in item.items() if k not in _HOISTED}
+        array = {**{k: item[k] for k in _HOISTED if k in item}, "type": "array", "items": inner}
+    else:
+        array = {"type": "array", "items": item}
+    if len(_ARRAYS) >= _ARRAYS_KEPT:
+        _ARRAYS.clear()
+    _ARRAYS[id(item)] = (item, array)
+    return array
 
 
 @dataclass(frozen=True)
