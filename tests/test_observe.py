@@ -6,11 +6,13 @@ tests/backends/test_observe_real.py.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
 import subprocess
 import sys
 from collections.abc import Generator, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -526,3 +528,27 @@ def test_astream_items_nests_its_spans(spans: InMemorySpanExporter) -> None:
     assert attempt.parent.span_id == root.context.span_id
     assert request.parent is not None
     assert request.parent.span_id == attempt.context.span_id
+
+
+# -- the library never prints -----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+# What talks to a person on purpose: the command line, the demo and the bench harness.
+SPEAKS = ("repairllm/cli.py", "repairllm/demo.py", "repairllm/bench/", "repairllm/batch/cli.py")
+
+
+def test_the_library_never_prints() -> None:
+    printing = []
+    for package in ("repairllm", "backends/repairllm_backends"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            where = path.relative_to(ROOT).as_posix()
+            if where.startswith(SPEAKS):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id == "print"
+                ):
+                    printing.append(f"{where}:{node.lineno}")
+    assert printing == []
