@@ -87,6 +87,10 @@ def _measures(card: dict[str, Any]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k not in WHERE} for r in card["results"]]
 
 
+def _ids(card: dict[str, Any]) -> list[str]:
+    return [r["id"] for r in card["results"]]
+
+
 def _rates(card: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in card["summary"].items() if not k.startswith("seconds")}
 
@@ -212,6 +216,22 @@ def test_a_tasks_own_backend_error_is_its_result_not_a_failover() -> None:
     assert card["moved"] == 0
     assert not card["interrupted"]
     assert first.calls + second.calls == 4
+
+
+def test_ctrl_c_leaves_a_card_of_the_tasks_that_finished() -> None:
+    seen: list[str] = []
+
+    def stop_after_three(result: Any) -> None:
+        seen.append(result.id)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    endpoints = [Endpoint(Scripted(base_url="a"), 2), Endpoint(Scripted(base_url="b"), 2)]
+    card = run_model_bench_on(endpoints, tasks=TASKS, on_result=stop_after_three)
+    assert card["interrupted"]
+    assert "error" not in card
+    assert _ids(card) == [t.id for t in TASKS[:3]]
+    assert card["summary"]["tasks"] == 3
 
 
 # --------------------------------------------------------------------------- #
