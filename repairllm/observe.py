@@ -3,18 +3,20 @@
 Three outlets, each close to free until something listens:
 
 - **logging** (stdlib): one INFO record per attempt on ``repairllm.generate``,
-  ``repairllm.stream`` or ``repairllm.choose`` (backend, model, tokens, seconds, finish
-  reason, continuations, transient errors, rules applied, issues left, native or not),
-  with every field also on the record (``extra=``) for log processors, and DEBUG
-  records per request and per attempt's fixes. The library adds a ``NullHandler``
-  only. Reply text (the reply, the issue messages that quote it, a fix's before and
-  after) is logged only after :func:`log_text` or with ``REPAIRLLM_LOG_TEXT=1``. The
-  drivers put their secrets filter on these loggers, so a key never shows.
-- **OpenTelemetry** (``pip install 'repairllm[otel]'``, the API only): a span per call
-  (``repairllm.generate`` ...), a child per attempt (``repairllm.attempt``) and under it
-  one per backend request (``chat {model}``, continuations included), with the GenAI
-  semantic conventions' attributes and repairllm's own. The API is imported at the
-  first call and only when installed; without it nothing is done.
+  ``repairllm.stream``, ``repairllm.choose`` or ``repairllm.tools`` (backend, model,
+  tokens, seconds, finish reason, continuations, transient errors, rules applied, issues
+  left, native or not), with every field also on the record (``extra=``) for log
+  processors, and DEBUG records per request and per attempt's fixes. The library adds a
+  ``NullHandler`` only. Reply text (the reply, the issue messages that quote it, a fix's
+  before and after) is logged only after :func:`log_text` or with
+  ``REPAIRLLM_LOG_TEXT=1``. The drivers put their secrets filter on these loggers, so a
+  key never shows.
+- **OpenTelemetry** (``pip install 'repairllm[otel]'``, the API only; see
+  :mod:`repairllm.spans`): a span per call (``repairllm.generate`` ...), a child per
+  attempt (``repairllm.attempt``) and under it one per backend request
+  (``chat {model}``, continuations included), with the GenAI semantic conventions'
+  attributes and repairllm's own. The API is imported at the first call and only when installed;
+  without it nothing is done.
 - **hooks**: :class:`Hooks`, callbacks passed as ``hooks=``.
 
 The call loops open a :func:`call` (one context manager per call) and wrap each backend
@@ -27,7 +29,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import urllib.parse
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -43,10 +44,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from . import spans
 from .attempt import Attempt
 from .backend import Backend, Chunk, Completion, Message, Usage
-from .errors import HookError, NoJSONFound, RepairFailed, RetriesExhausted
+from .errors import HookError, NoJSONFound, RepairFailed
 from .ledger import Issue
+from .spans import use_tracer_provider
 
 __all__ = [
     "Call",
@@ -100,47 +103,6 @@ def _text_on() -> bool:
     if _TEXT is not None:
         return _TEXT
     return os.environ.get("REPAIRLLM_LOG_TEXT", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-_UNSET: Any = object()
-_api: Any = _UNSET  # the opentelemetry.trace module, None when not installed
-_provider: Any = None
-_tracer_cache: Any = None
-
-
-def use_tracer_provider(provider: Any | None) -> None:
-    """Send repairllm's spans to ``provider`` instead of the global tracer provider.
-
-    For tests and for applications that keep several providers; ``None`` goes back to
-    the global one (``opentelemetry.trace.set_tracer_provider``), which is otherwise
-    used.
-    """
-    global _provider, _tracer_cache
-    _provider, _tracer_cache = provider, None
-
-
-def _trace() -> Any:
-    """The ``opentelemetry.trace`` module, imported at first use; ``None`` without it."""
-    global _api
-    if _api is _UNSET:
-        try:
-            from opentelemetry import trace
-        except ImportError:
-            trace = None  # type: ignore[assignment]
-        _api = trace
-    return _api
-
-
-def _tracer() -> Any:
-    global _tracer_cache
-    api = _trace()
-    if api is None:
-        return None
-    if _tracer_cache is None:
-        from . import __version__
-
-        _tracer_cache = api.get_tracer("repairllm", __version__, tracer_provider=_provider)
-    return _tracer_cache
 
 
 # -- hooks ------------------------------------------------------------------------------
@@ -252,18 +214,19 @@ class Call:
         self.attempts: list[Attempt] = []
         self._open: _Open | None = None
         self._ended = False
-        self._tracer = _tracer()
+        self._tracer = spans.tracer()
         self._span: Any = None
-        self._provider = _provider_name(backend) if self._tracer is not None else ""
+        self._provider = spans.provider_name(backend) if self._tracer is not None else ""
 
     # -- the call ----------------------------------------------------------------------
 
     def __enter__(self) -> Call:
         if self._tracer is not None:
-            span = self._tracer.start_span(
+            span = spans.start(
+                self._tracer,
                 f"repairllm.{self.operation}",
-                kind=_trace().SpanKind.INTERNAL,
-                attributes={
+                None,
+                {
                     "repairllm.backend": self._provider,
                     "repairllm.model": self.backend.model,
                 },
@@ -322,7 +285,7 @@ class Call:
         if last is not None:
             attributes.update(_judgement(last))
         span.set_attributes(attributes)
-        _fail(span, exc)
+        spans.fail(span, exc, text=_text_on())
         span.end()
 
     # -- attempts ----------------------------------------------------------------------
@@ -339,11 +302,11 @@ class Call:
         self.attempts.append(attempt)
         span = None
         if self._tracer is not None:
-            span = self._tracer.start_span(
+            span = spans.start(
+                self._tracer,
                 "repairllm.attempt",
-                context=self._parent(self._span),
-                kind=_trace().SpanKind.INTERNAL,
-                attributes={"repairllm.attempt": len(self.attempts)},
+                self._span,
+                {"repairllm.attempt": len(self.attempts)},
             )
         self._open = _Open(attempt, span)
         return self._open
@@ -371,7 +334,7 @@ class Call:
             if attempt.notes:
                 span.set_attribute("repairllm.notes", list(attempt.notes))
             if attempt.error is not None and not cancelled:
-                span.set_status(_trace().Status(_trace().StatusCode.ERROR, attempt.error))
+                spans.set_error(span, attempt.error)
             elif cancelled:
                 span.set_attribute("repairllm.closed_early", True)
             span.end()
@@ -429,9 +392,7 @@ class Call:
         error: BaseException | None = None
         try:
             if span is not None and attach:
-                with _trace().use_span(
-                    span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-                ):
+                with spans.current(span):
                     yield sent
             else:
                 yield sent
@@ -443,7 +404,7 @@ class Call:
             if own:
                 _fill(attempt, sent, error)
             if span is not None:
-                self._end_request(span, asked, sent.reply, error)
+                spans.end_request(span, self.backend, asked, sent.reply, error, text=_text_on())
             if not self._ended:  # else a stream finalised after its call: the span was all
                 self._requested(number, continuation, messages, options, sent, error)
 
@@ -551,55 +512,23 @@ class Call:
     def _start_request(self, open_: _Open, options: Mapping[str, Any], continuation: bool) -> Any:
         if self._tracer is None:
             return None
-        api = _trace()
-        sent = {**self.backend.defaults, **options}
-        model = self.backend.model
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": self._provider,
-            "gen_ai.output.type": "json" if self._family != "choose" or _native(sent) else "text",
-            "repairllm.attempt": len(self.attempts),
-            "repairllm.continuation": continuation,
-            "repairllm.native": _native(sent),
-            "repairllm.tools": "tools" in sent,
-            **_server(self.backend),
-        }
-        if model:
-            attributes["gen_ai.request.model"] = model
-        for key, name in _REQUEST_OPTIONS.items():
-            value = sent.get(key)
-            if value is not None:
-                attributes[name] = list(value) if key == "stop" else value
-        remote = bool(getattr(self.backend, "base_url", None))
-        return self._tracer.start_span(
-            f"chat {model}" if model else "chat",
-            context=self._parent(open_.span),
-            kind=api.SpanKind.CLIENT if remote else api.SpanKind.INTERNAL,
-            attributes=attributes,
+        native = _native({**self.backend.defaults, **options})
+        return spans.start_request(
+            self._tracer,
+            open_.span,
+            self.backend,
+            self._provider,
+            options,
+            attempt=len(self.attempts),
+            continuation=continuation,
+            native=native,
+            # choose asks for a letter, unless the server's mode holds it to the labels
+            output="json" if self._family != "choose" or native else "text",
         )
-
-    def _end_request(
-        self, span: Any, asked: str, reply: Completion | None, error: BaseException | None
-    ) -> None:
-        model = self.backend.model
-        if model and not asked:
-            # Discovered by the driver during the request (the server's one model).
-            span.set_attribute("gen_ai.request.model", model)
-            span.update_name(f"chat {model}")
-        if reply is not None:
-            if reply.finish_reason is not None:
-                span.set_attribute("gen_ai.response.finish_reasons", [reply.finish_reason])
-            span.set_attribute("gen_ai.usage.input_tokens", reply.usage.prompt_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", reply.usage.completion_tokens)
-        _fail(span, error)
-        span.end()
 
     @property
     def _family(self) -> str:
         return _FAMILY[self.operation]
-
-    def _parent(self, span: Any) -> Any:
-        return _trace().set_span_in_context(span) if span is not None else None
 
     # -- logs and hooks ----------------------------------------------------------------
 
@@ -739,14 +668,6 @@ class Call:
 
 # -- helpers ----------------------------------------------------------------------------
 
-_REQUEST_OPTIONS = {
-    "max_tokens": "gen_ai.request.max_tokens",
-    "temperature": "gen_ai.request.temperature",
-    "top_p": "gen_ai.request.top_p",
-    "seed": "gen_ai.request.seed",
-    "stop": "gen_ai.request.stop_sequences",
-}
-
 
 def _native(options: Mapping[str, Any]) -> bool:
     return bool(options.get("json_schema") or options.get("json_mode"))
@@ -781,30 +702,6 @@ def _judgement(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def _provider_name(backend: Backend) -> str:
-    """``gen_ai.provider.name``: the preset an OpenAI-compatible driver was made from
-    (``vllm``, ``llamacpp``, ``deepseek`` ...), else the driver's name."""
-    preset = getattr(getattr(backend, "preset", None), "name", None)
-    return preset if isinstance(preset, str) and preset else backend.name
-
-
-def _server(backend: Backend) -> dict[str, Any]:
-    """``server.address`` and ``server.port`` from the driver's ``base_url`` (host only:
-    credentials in the URL never come along)."""
-    url = getattr(backend, "base_url", None)
-    if not isinstance(url, str) or not url:
-        return {}
-    split = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    if not split.hostname:
-        return {}
-    try:
-        port = split.port
-    except ValueError:
-        port = None
-    port = port or (443 if split.scheme == "https" else 80)
-    return {"server.address": split.hostname, "server.port": port}
-
-
 def _fill(attempt: Attempt, sent: Sent, error: BaseException | None) -> None:
     """An attempt of one request, from that request."""
     attempt.seconds += sent.seconds
@@ -816,37 +713,6 @@ def _fill(attempt: Attempt, sent: Sent, error: BaseException | None) -> None:
         attempt.note(reply)
     if error is not None and not isinstance(error, _CANCELLED):
         attempt.error = f"{type(error).__name__}: {error}"
-
-
-# Errors whose message quotes the reply: spans get a summary unless text is on.
-_QUOTING = (NoJSONFound, RepairFailed, RetriesExhausted)
-
-
-def _summary(exc: BaseException) -> str:
-    if isinstance(exc, RetriesExhausted):
-        return f"no valid value after {len(exc.attempts)} attempt(s)"
-    if isinstance(exc, RepairFailed):
-        return f"repair failed with {len(exc.issues)} issue(s) left"
-    return "the reply held no JSON"
-
-
-def _fail(span: Any, exc: BaseException | None) -> None:
-    """Mark ``span`` as failed by ``exc`` (ended by the caller: a closed stream is no error)."""
-    if exc is None:
-        return
-    if isinstance(exc, _CANCELLED):
-        span.set_attribute("repairllm.closed_early", True)
-        return
-    api = _trace()
-    name = type(exc).__qualname__
-    span.set_attribute("error.type", name)
-    if isinstance(exc, _QUOTING) and not _text_on():
-        message = _summary(exc)
-        span.add_event("exception", {"exception.type": name, "exception.message": message})
-    else:
-        message = str(exc)
-        span.record_exception(exc)
-    span.set_status(api.Status(api.StatusCode.ERROR, f"{name}: {message}"))
 
 
 class _Tally:

@@ -436,8 +436,8 @@ def test_without_opentelemetry_calls_work_and_nothing_is_imported() -> None:
         "hooks = rl.Hooks(on_attempt=seen.append)\n"
         "assert rl.generate(One(), 'hi', {'type': 'object'}, hooks=hooks) == {'a': 1}\n"
         "assert len(seen) == 1\n"
-        "from repairllm import observe\n"
-        "assert observe._tracer() is None\n"
+        "from repairllm import spans\n"
+        "assert spans.tracer() is None\n"
         "print(sorted(m for m, v in sys.modules.items() if m.startswith('opentelemetry') and v))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
