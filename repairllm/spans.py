@@ -105,6 +105,14 @@ _REQUEST_OPTIONS = {
 }
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+# The types the conventions give: doubles, and a list of strings.
+_CONVERT: dict[str, Any] = {"temperature": float, "top_p": float, "stop": list}
+
+
 def start_request(
     tracer: Any,
     parent: Any,
@@ -139,7 +147,7 @@ def start_request(
     for key, name in _REQUEST_OPTIONS.items():
         value = sent.get(key)
         if value is not None:
-            attributes[name] = list(value) if key == "stop" else value
+            attributes[name] = _CONVERT.get(key, _same)(value)
     name = f"chat {model}" if model else "chat"
     return start(tracer, name, parent, attributes, client=bool(getattr(backend, "base_url", None)))
 

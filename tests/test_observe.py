@@ -246,7 +246,8 @@ def test_a_generate_with_one_retry_makes_a_span_tree(spans: InMemorySpanExporter
     assert r["gen_ai.provider.name"] == "scripted"
     assert r["gen_ai.request.model"] == "tiny-1"
     assert r["gen_ai.request.max_tokens"] == 64
-    assert r["gen_ai.request.temperature"] == 0
+    assert r["gen_ai.request.temperature"] == 0.0
+    assert isinstance(r["gen_ai.request.temperature"], float)  # a double, as the conventions say
     assert r["gen_ai.output.type"] == "json"
     assert r["gen_ai.response.finish_reasons"] == ("stop",)
     assert r["gen_ai.usage.input_tokens"] == result.attempts[0].usage.prompt_tokens
