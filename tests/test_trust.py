@@ -56,6 +56,16 @@ ESCAPES = {
     "a pattern Python cannot compile": ('"a"', {"type": "string", "pattern": "a{99999999999}"}),
     "a schema nested 100 levels": ("{}", _deep_schema(100)),
     "a pydantic validator raising KeyError": ('{"a": 1}', _Crashes),
+    # Found by benchmarks/escapes.py: a quote that fits only because the text ends there,
+    # in a schema with keys (the inner-name check looked past the end).
+    "a single-quoted string ending in a stray quote": (
+        "'\u00f3''",
+        {"type": "object", "properties": {"a": {"type": "string"}}},
+    ),
+    "a quote inside single quotes at the end": (
+        "'\u00bc='\u00c9~\x18l'",
+        {"type": "object", "properties": {"a": {"type": "string"}}},
+    ),
 }
 
 

@@ -715,7 +715,8 @@ class Tolerant:
         key only when the schema knows that name here; with no schema (or no budget
         left) the first fitting quote ends the string, as it always did.
         """
-        if self.lookahead <= 0 or self.text[self.space_end(j + 1)] != ":":
+        k = self.space_end(j + 1)
+        if self.lookahead <= 0 or self.text[k : k + 1] != ":":
             return False
         keys = self.known_keys()
         return bool(keys) and self.text[opened + 1 : j] not in keys
