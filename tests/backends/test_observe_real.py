@@ -177,3 +177,31 @@ def test_the_first_request_of_a_fresh_process_logs_no_key(fake: FakeOllama) -> N
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "False"]  # the headers were logged, masked
+
+
+def test_the_secrets_filter_cleans_extra_fields_of_every_shape() -> None:
+    from repairllm_backends._http import SECRETS
+
+    SECRETS.add([KEY])
+    try:
+        record = logging.makeLogRecord(
+            {
+                "msg": "attempt %d",
+                "args": (1,),
+                "text": f"the reply says {KEY}",
+                "notes": [f"refused ({KEY})", "fine"],
+                "fields": {"error": (KEY, 3)},
+                "count": 3,
+            }
+        )
+        untouched = record.__dict__["notes"]
+        assert SECRETS.filter(record)
+        shown = repr(vars(record))
+        assert KEY not in shown
+        assert vars(record)["text"] == "the reply says ***"
+        assert vars(record)["notes"] == ["refused (***)", "fine"]
+        assert vars(record)["fields"] == {"error": ("***", 3)}
+        assert vars(record)["count"] == 3
+        assert untouched == [f"refused ({KEY})", "fine"]  # the caller's list is not mutated
+    finally:
+        SECRETS.discard([KEY])
