@@ -115,7 +115,7 @@ class RequestRecord:
     Attributes:
         operation: the call: ``"generate"``, ``"agenerate"``, ``"stream"``,
             ``"astream"`` or ``"choose"``.
-        backend: the driver's name.
+        backend: the driver's name, or the preset of an OpenAI-compatible one.
         model: the model asked.
         attempt: the attempt it belongs to, from 1.
         continuation: whether it asked for the rest of a reply cut off at the token limit.
@@ -216,7 +216,8 @@ class Call:
         self._ended = False
         self._tracer = spans.tracer()
         self._span: Any = None
-        self._provider = spans.provider_name(backend) if self._tracer is not None else ""
+        # The driver, or the preset of an OpenAI-compatible one ("llamacpp", "vllm").
+        self._provider = spans.provider_name(backend)
 
     # -- the call ----------------------------------------------------------------------
 
@@ -427,7 +428,7 @@ class Call:
             return
         record = RequestRecord(
             self.operation,
-            self.backend.name,
+            self._provider,
             self.backend.model,
             number,
             continuation,
@@ -539,7 +540,7 @@ class Call:
         rules = _rules(attempt)
         fields = {
             "operation": self.operation,
-            "backend": self.backend.name,
+            "backend": self._provider,
             "model": self.backend.model,
             "attempt": number,
             "input_tokens": attempt.usage.prompt_tokens,
@@ -564,7 +565,7 @@ class Call:
             self.operation,
             number,
             verdict,
-            self.backend.name,
+            self._provider,
             self.backend.model or "?",
             attempt.usage.prompt_tokens,
             attempt.usage.completion_tokens,
@@ -626,7 +627,7 @@ class Call:
             self.operation,
             number,
             "continuation" if continuation else "request",
-            self.backend.name,
+            self._provider,
             self.backend.model or "?",
             usage.prompt_tokens,
             usage.completion_tokens,
@@ -635,7 +636,7 @@ class Call:
             f", failed: {type(error).__name__}" if error is not None else "",
             extra={
                 "operation": self.operation,
-                "backend": self.backend.name,
+                "backend": self._provider,
                 "model": self.backend.model,
                 "attempt": number,
                 "continuation": continuation,

@@ -153,6 +153,7 @@ def test_one_generate_against_the_real_model_exports_its_span_tree(
     assert top["repairllm.usage.output_tokens"] == sum(a.usage.completion_tokens for a in attempts)
     assert (root.status.status_code is StatusCode.ERROR) != attempts[-1].ok
     records = [r for r in caplog.records if r.levelno == logging.INFO and "attempt" in vars(r)]
+    assert {vars(r)["backend"] for r in records} == {"llamacpp"}  # the preset, not "openai"
     assert [vars(r)["output_tokens"] for r in records] == [
         a.usage.completion_tokens for a in attempts
     ]
