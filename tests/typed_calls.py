@@ -34,6 +34,15 @@ def sync_calls(llm: rl.Backend) -> None:
     rl.generate(llm, "Ann is 31.", Person, retries="2")  # type: ignore[call-overload]
     assert_type(rl.generate(llm, "Ann is 31.", Person, mode="tools"), Person)
     rl.generate(llm, "Ann is 31.", Person, mode="xml")  # type: ignore[call-overload]
+    hooks = rl.Hooks(on_attempt=lambda attempt: None, on_retry=lambda attempt: attempt.ok)
+    assert_type(rl.generate(llm, "Ann is 31.", Person, hooks=hooks), Person)
+    assert_type(
+        rl.generate(llm, "Ann is 31.", Person, hooks=hooks, outcome=True), rl.Generation[Any]
+    )
+    assert_type(rl.choose(llm, "Good?", ["yes", "no"], hooks=hooks), str)
+    assert_type(rl.stream(llm, "Ann is 31.", Person, hooks=hooks), Iterator[rl.Partial])
+    rl.generate(llm, "Ann is 31.", Person, hooks=print)  # type: ignore[call-overload]
+    rl.Hooks(on_request=lambda record: record.reply.text)  # type: ignore[union-attr]
     assert_type(rl.call_tools(llm, "Ann?", {"person": Person}), list[rl.ToolUse])
     assert_type(
         rl.call_tools(llm, "Ann?", {"person": Person}, outcome=True),
@@ -50,4 +59,6 @@ async def async_calls(llm: rl.Backend) -> None:
     assert_type(await rl.agenerate(llm, "Ann is 31."), Any)
     assert_type(rl.astream(llm, "Ann is 31.", Person), AsyncIterator[rl.Partial])
     await rl.agenerate(llm, "Ann is 31.", Person, retries="2")  # type: ignore[call-overload]
+    hooks = rl.Hooks(on_request=lambda record: record.seconds)
+    assert_type(await rl.agenerate(llm, "Ann is 31.", Person, hooks=hooks), Person)
     assert_type(await rl.acall_tools(llm, "Ann?", {"person": Person}), list[rl.ToolUse])
