@@ -54,6 +54,10 @@ class Policy:
             (best ranked) or ``"fail"``.
         forbid: rules that may never be applied; a candidate needing one is refused.
         max_depth: deepest nesting our own parser accepts.
+        max_fixes: the most repairs our own parser makes in one candidate before it gives
+            up on it (``None``: no limit). A reply that needs tens of thousands of fixes
+            is not one a model got slightly wrong, and reading it costs time in
+            proportion: at 10,000 such a text is refused in about a tenth of a second.
         max_candidates: how many extracted candidates to try at most.
         costs: per-rule cost overrides on top of :data:`RULE_COSTS`.
 
@@ -77,6 +81,7 @@ class Policy:
     on_ambiguity: Ambiguity = "first"
     forbid: frozenset[str] = frozenset()
     max_depth: int = 500
+    max_fixes: int | None = 10_000
     max_candidates: int = 16
     costs: Mapping[str, float] = field(default_factory=dict)
 
@@ -87,6 +92,8 @@ class Policy:
             raise ConfigError(f"fuzzy_keys must be in (0, 1] or None, not {self.fuzzy_keys!r}")
         if self.max_depth < 1 or self.max_candidates < 1:
             raise ConfigError("max_depth and max_candidates must be at least 1")
+        if self.max_fixes is not None and self.max_fixes < 1:
+            raise ConfigError(f"max_fixes must be at least 1 or None, not {self.max_fixes!r}")
         for name, given in (("forbid", self.forbid), ("costs", self.costs)):
             unknown = set(given) - set(RULE_COSTS)
             if unknown:

@@ -377,6 +377,8 @@ def guided(text: str, policy: Policy) -> Parsed | None:
             current = current[:start] + replacement + current[end:]
             if rule in _BULK:
                 current = _bulk(current, start + len(replacement), rule, edits)
+            if policy.max_fixes is not None and len(edits.records) > policy.max_fixes:
+                return None  # the tolerant tier refuses it, once its own count is past
             continue
         paths = DeferredPaths(partial(_fix_paths, current, edits))
         deferred = Fix.deferred

@@ -141,6 +141,9 @@ class Tolerant:
         if cost is None:
             cost = self.costs[rule] = self.policy.cost(rule)
         self.fixes.append(Fix(STAGE, rule, path, before, after, cost))
+        limit = self.policy.max_fixes
+        if limit is not None and len(self.fixes) > limit:
+            raise LexicalError(f"needs more than {limit:,} repairs (Policy.max_fixes); not read on")
 
     def child_prefix(self) -> str:
         """The pointer of a container opened here (inside every open frame)."""
