@@ -216,6 +216,7 @@ class Call:
         self._ended = False
         self._tracer = spans.tracer()
         self._span: Any = None
+        self._token: Any = None
         # The driver, or the preset of an OpenAI-compatible one ("llamacpp", "vllm").
         self._provider = spans.provider_name(backend)
 
@@ -234,6 +235,10 @@ class Call:
             )
             if span.is_recording():
                 self._span = span
+                if self._family != "stream":
+                    # Current for the whole call, so that spans a hook (or a driver)
+                    # makes nest under it; a stream yields to its caller, so not there.
+                    self._token = spans.attach(span)
             else:
                 # No SDK set up, or the call sampled out: nothing would keep the
                 # attempts' and requests' spans either, so none is made.
@@ -244,11 +249,16 @@ class Call:
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         self._ended = True
         try:
-            self._close(exc)
-        except HookError as hook_error:
-            self._end(hook_error)
-            raise
-        self._end(exc)
+            try:
+                self._close(exc)
+            except HookError as hook_error:
+                self._end(hook_error)
+                raise
+            self._end(exc)
+        finally:
+            if self._token is not None:
+                spans.detach(self._token)
+                self._token = None
 
     def _close(self, exc: BaseException | None) -> None:
         """Close the open attempt, judging it from ``exc`` where the call did not."""

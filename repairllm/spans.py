@@ -21,7 +21,9 @@ from .backend import Backend, Completion
 from .errors import NoJSONFound, RepairFailed, RetriesExhausted
 
 __all__ = [
+    "attach",
     "current",
+    "detach",
     "end_request",
     "fail",
     "provider_name",
@@ -85,6 +87,19 @@ def start(
         kind=api.SpanKind.CLIENT if client else api.SpanKind.INTERNAL,
         attributes=attributes,
     )
+
+
+def attach(span: Any) -> Any:
+    """Make ``span`` current until :func:`detach` is given the token this returns."""
+    from opentelemetry import context
+
+    return context.attach(_trace().set_span_in_context(span))
+
+
+def detach(token: Any) -> None:
+    from opentelemetry import context
+
+    context.detach(token)
 
 
 @contextmanager

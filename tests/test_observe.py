@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -553,3 +554,18 @@ def test_the_library_never_prints() -> None:
                 ):
                     printing.append(f"{where}:{node.lineno}")
     assert printing == []
+
+
+def test_the_call_span_is_current_inside_the_call_and_only_there(
+    spans: InMemorySpanExporter,
+) -> None:
+    seen: list[Any] = []
+    hooks = rl.Hooks(on_attempt=lambda attempt: seen.append(trace.get_current_span()))
+    before = trace.get_current_span()
+    rl.generate(Scripted(['{"name": "Ann", "age": 31}']), "Ann?", Person, hooks=hooks)
+    assert trace.get_current_span() is before
+    (root,) = by_name(spans.get_finished_spans(), "repairllm.generate")
+    assert seen[0].get_span_context().span_id == root.context.span_id
+    # A stream yields to its caller between steps: its span is never made current there.
+    for _ in rl.stream(Scripted(['{"name": "Ann", "age": 31}']), "Ann?", Person):
+        assert trace.get_current_span() is before
