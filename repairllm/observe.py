@@ -142,8 +142,9 @@ class RequestRecord:
 class Hooks:
     """Callbacks on a structured call, for whoever wants neither logs nor traces.
 
-    Passed as ``hooks=`` to ``generate``, ``agenerate``, ``stream``, ``astream`` and
-    ``choose``. Each is called in the call's thread (or task), in this order:
+    Passed as ``hooks=`` to ``generate``, ``agenerate``, ``stream``, ``astream``,
+    ``stream_items``, ``astream_items``, ``choose``, ``call_tools`` and ``acall_tools``.
+    Each is called in the call's thread (or task), in this order:
     ``on_request`` after each backend request (a continuation is a request too);
     then, when the attempt is judged, ``on_repair`` if its reply needed repairs and
     ``on_attempt``; and ``on_retry`` with the failed attempt just before the next
