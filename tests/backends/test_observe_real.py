@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from ollama_server import FakeOllama, Reply
@@ -21,6 +21,8 @@ from repairllm import observe
 from repairllm.bench.llamacpp_server import LlamaServer
 from repairllm_backends.ollama import OllamaBackend
 
+# The no_secret fixture (conftest.py): fails if a secret shows in an error or a log.
+SecretCheck = Callable[..., list[BaseException]]
 KEY = "sk-test-LEAKCHECK-9876"
 ECHO = "authorization"  # the fake repeats this request header where a reply says {echo}
 PERSON = {
@@ -78,6 +80,7 @@ def test_an_echoed_key_shows_in_no_log_record_field_and_no_span(
     caplog: pytest.LogCaptureFixture,
     spans: InMemorySpanExporter,
     text_logged: None,
+    no_secret: SecretCheck,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     fake.script(
@@ -89,7 +92,7 @@ def test_an_echoed_key_shows_in_no_log_record_field_and_no_span(
     headers = {"Authorization": f"Bearer {KEY}"}
     with (
         OllamaBackend("tiny:latest", base_url=fake.url, headers=headers, timeout=10) as llm,
-        pytest.raises(rl.BackendStatusError),
+        pytest.raises(rl.BackendStatusError) as info,
     ):
         rl.generate(llm, "Who?", PERSON, retries=1, transient_retries=0)
     assert fake.requests[-1].headers["authorization"] == f"Bearer {KEY}"  # it was sent
@@ -100,6 +103,7 @@ def test_an_echoed_key_shows_in_no_log_record_field_and_no_span(
     assert [vars(r)["attempt"] for r in attempts] == [1, 2]
     assert "***" in str(vars(attempts[1])["error"])
     assert KEY not in logged(caplog)
+    no_secret(KEY, info.value, logs=caplog.text)
     finished = spans.get_finished_spans()
     assert len([s for s in finished if s.name == "chat tiny:latest"]) == 2
     assert KEY not in shown(finished)
