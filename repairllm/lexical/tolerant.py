@@ -52,6 +52,10 @@ from .tokens import (
 )
 
 _NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+# Two or more strictly valid numbers in a row, each followed by its comma.
+_NUMBER_RUN = re.compile(
+    r"(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?[ \t\r\n]*,[ \t\r\n]*){2,}"
+)
 _DQ_VALID = re.compile(r'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"')
 _UNQUOTED_KEY = re.compile(r"[^\s:,{}\[\]\"']+(?:[ \t]+[^\s:,{}\[\]\"']+)*(?=[ \t]*[:=])")
 _PLACEHOLDER_START = ".<e\u2026"
@@ -215,7 +219,11 @@ class Tolerant:
             ):
                 raise TrailingProse(pos)
             if state == VALUE:
-                pos = self.value(pos)
+                run = _NUMBER_RUN.match(text, pos) if frame.kind == "[" else None
+                if run is not None and self.numbers_as_written(frame):
+                    pos = self.number_run(run.group(), pos, frame)
+                else:
+                    pos = self.value(pos)
             elif state == AFTER:
                 pos = self.after(pos, frame)
             elif state == KEY:
@@ -276,6 +284,35 @@ class Tolerant:
             return False
         types = self.types_here()
         return "string" in types and types != ANY
+
+    def numbers_as_written(self, frame: _Frame) -> bool:
+        """Whether every element of this array takes a number as it is written: no
+        schema, or one item schema for all (no tuple form) that does not want strings."""
+        if self.schema is None:
+            return True
+        node = self.schema.resolve(frame.node)
+        if not isinstance(node, dict) or "prefixItems" in node:
+            return False
+        if not isinstance(node.get("items"), dict):
+            return False
+        types = self.types_here()
+        return "string" not in types or bool(types & {"number", "integer"})
+
+    def number_run(self, run: str, pos: int, frame: _Frame) -> int:
+        """Take a run of strictly valid numbers, each with its comma, in one step.
+
+        What the per-element path would do, without a Python step per element (a
+        megabyte of ``[1,1,1,...`` took 1.4 s): the run is copied as it is, the last
+        comma kept apart so that a trailing comma can still be dropped.
+        """
+        body = run.rstrip(" \t\r\n")
+        self.out.append(body[:-1])
+        frame.comma_at = len(self.out)
+        self.out.append(",")
+        frame.member_at = frame.comma_at
+        frame.after_comma = True
+        frame.index += body.count(",")
+        return pos + len(body)
 
     def complete(self) -> None:
         if not self.stack:

@@ -1,0 +1,77 @@
+"""Runs of plain numbers in an array are taken in one step by the tolerant tier.
+
+The values, the ledger and its paths must be what the element-by-element path gives:
+an index counted past the run, a trailing comma still dropped, a cut after a comma, and
+a schema that wants strings or a tuple taking each element on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import repairllm as rl
+from repairllm.lexical.tolerant import Tolerant
+
+P = pytest.param
+
+CASES = [
+    # (text, schema, value, [(rule, path)])
+    P("[1, 2, 3, 'x']", None, [1, 2, 3, "x"], [("single_quotes", "/3")], id="fix-after-run"),
+    P("[1,2,3,]", None, [1, 2, 3], [("trailing_comma", "")], id="trailing-comma"),
+    P("[1, -2.5e3, 0, 7", None, [1, -2500.0, 0, 7], [("missing_closer", "")], id="cut-last"),
+    P(
+        "[1, 2, 3,",
+        None,
+        [1, 2, 3],
+        [("trailing_comma", ""), ("missing_closer", "")],
+        id="cut-comma",
+    ),
+    P(
+        "[[1, 2, 3], [4, 5, 'six']]",
+        None,
+        [[1, 2, 3], [4, 5, "six"]],
+        [("single_quotes", "/1/2")],
+        id="nested",
+    ),
+    P(
+        "[1, 2, 3, True]",
+        {"type": "array", "items": {"type": "string"}},
+        ["1", "2", "3", True],
+        None,
+        id="strings-wanted",
+    ),
+    P(
+        "[1, 2, 3, 'x']",
+        {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}]},
+        None,
+        None,
+        id="tuple",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "schema", "value", "fixes"), CASES)
+def test_a_number_run_reads_as_element_by_element(
+    text: str, schema: Any, value: Any, fixes: list[tuple[str, str]] | None
+) -> None:
+    compiled = rl.compile_schema(schema) if schema is not None else None
+    fast = Tolerant(text, compiled, rl.DEFAULT).run()
+    slow_parser = Tolerant(text, compiled, rl.DEFAULT)
+    slow_parser.numbers_as_written = lambda frame: False  # type: ignore[method-assign]
+    slow = slow_parser.run()
+    assert fast.value == slow.value
+    assert [(f.rule, f.path, f.before, f.after) for f in fast.fixes] == [
+        (f.rule, f.path, f.before, f.after) for f in slow.fixes
+    ]
+    if value is not None:
+        assert fast.value == value
+    if fixes is not None:
+        assert [(f.rule.value, f.path) for f in fast.fixes] == fixes
+
+
+def test_a_long_run_is_one_output_piece() -> None:
+    parser = Tolerant("[" + "1," * 1000 + "2", None, rl.DEFAULT)
+    assert parser.run().value == [1] * 1000 + [2]
+    assert len(parser.out) < 10
