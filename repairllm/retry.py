@@ -524,6 +524,43 @@ async def _asend(backend: Backend, request: _Request, plan: _Plan) -> Completion
         request.attempt.seconds += time.perf_counter() - started
 
 
+R = TypeVar("R")
+
+
+def _converse(
+    dialogue: Generator[_Request, Completion, R], obs: observe.Call, backend: Backend, plan: _Plan
+) -> R:
+    """Answer a dialogue's requests until it returns, each request observed.
+
+    Every structured call (``generate``, ``call_tools``) drives its own I/O-free
+    dialogue through this one loop, so their requests are sent and observed alike.
+    """
+    try:
+        request = next(dialogue)
+        while True:
+            with obs.request(request.attempt, request.messages, request.options) as sent:
+                reply = sent.done(_send(backend, request, plan))
+            request = dialogue.send(reply)
+    except StopIteration as stop:
+        result: R = stop.value
+        return result
+
+
+async def _aconverse(
+    dialogue: Generator[_Request, Completion, R], obs: observe.Call, backend: Backend, plan: _Plan
+) -> R:
+    """Async :func:`_converse`, through the backend's ``achat``."""
+    try:
+        request = next(dialogue)
+        while True:
+            with obs.request(request.attempt, request.messages, request.options) as sent:
+                reply = sent.done(await _asend(backend, request, plan))
+            request = dialogue.send(reply)
+    except StopIteration as stop:
+        result: R = stop.value
+        return result
+
+
 def _finish(attempts: list[Attempt], outcome: bool) -> Any:
     last = attempts[-1]
     if last.ok and last.outcome is not None:
@@ -668,14 +705,7 @@ def generate(
     plan = _plan(backend, schema, call, options=options)
     dialogue = _dialogue(prompt, plan)
     with observe.call("generate", backend, hooks) as obs:
-        try:
-            request = next(dialogue)
-            while True:
-                with obs.request(request.attempt, request.messages, request.options) as sent:
-                    reply = sent.done(_send(backend, request, plan))
-                request = dialogue.send(reply)
-        except StopIteration as stop:
-            return _finish(stop.value, outcome)
+        return _finish(_converse(dialogue, obs, backend, plan), outcome)
 
 
 @overload
@@ -768,14 +798,7 @@ async def agenerate(
     plan = _plan(backend, schema, call, options=options)
     dialogue = _dialogue(prompt, plan)
     with observe.call("agenerate", backend, hooks) as obs:
-        try:
-            request = next(dialogue)
-            while True:
-                with obs.request(request.attempt, request.messages, request.options) as sent:
-                    reply = sent.done(await _asend(backend, request, plan))
-                request = dialogue.send(reply)
-        except StopIteration as stop:
-            return _finish(stop.value, outcome)
+        return _finish(await _aconverse(dialogue, obs, backend, plan), outcome)
 
 
 def _takes_feedback(fn: Callable[..., Any]) -> bool:

@@ -30,7 +30,7 @@ from .outcome import Outcome
 from .pipeline import run
 from .policy import Policy
 from .prompts import PromptForm, describe_issues, render_schema
-from .retry import Generation, _asend, _Plan, _plan, _Request, _send
+from .retry import Generation, _aconverse, _converse, _Plan, _plan, _Request
 from .schema import Schema, compile_schema
 from .toolspec import forced, function_tool, takes_tools
 
@@ -410,15 +410,8 @@ def call_tools(
     )
     dialogue = _dialogue(prompt, plan, offered)
     with observe.call("call_tools", backend, hooks) as obs:
-        try:
-            request = next(dialogue)
-            while True:
-                with obs.request(request.attempt, request.messages, request.options) as sent:
-                    reply = sent.done(_send(backend, request, plan))
-                request = dialogue.send(reply)
-        except StopIteration as stop:
-            result, attempts = stop.value
-            return _finish(result, attempts, outcome)
+        result, attempts = _converse(dialogue, obs, backend, plan)
+        return _finish(result, attempts, outcome)
 
 
 @overload
@@ -474,12 +467,5 @@ async def acall_tools(
     )
     dialogue = _dialogue(prompt, plan, offered)
     with observe.call("acall_tools", backend, hooks) as obs:
-        try:
-            request = next(dialogue)
-            while True:
-                with obs.request(request.attempt, request.messages, request.options) as sent:
-                    reply = sent.done(await _asend(backend, request, plan))
-                request = dialogue.send(reply)
-        except StopIteration as stop:
-            result, attempts = stop.value
-            return _finish(result, attempts, outcome)
+        result, attempts = await _aconverse(dialogue, obs, backend, plan)
+        return _finish(result, attempts, outcome)
