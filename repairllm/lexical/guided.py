@@ -266,8 +266,12 @@ class _Edits:
         self.records.append((rule, before, after))
 
 
-def _bulk(current: str, start: int, rule: str, edits: _Edits) -> str:
-    """Apply ``rule`` everywhere in ``current[start:]``, recording each change in ``edits``."""
+def _bulk(current: str, start: int, rule: str, edits: _Edits, limit: int | None = None) -> str:
+    """Apply ``rule`` everywhere in ``current[start:]``, recording each change in ``edits``.
+
+    With ``limit``, stop once ``edits`` holds more than that many changes: the caller
+    gives up on the text then, and the rest of it is not worth a pass.
+    """
     if _BULK_HINT[rule].search(current, start) is None:
         return current
     pieces: list[str] = []
@@ -278,7 +282,11 @@ def _bulk(current: str, start: int, rule: str, edits: _Edits) -> str:
     new_positions: list[int] = []
     new_records: list[tuple[str, str, str]] = []
     fix = _BULK_FIX[rule]
+    # One change past the limit is enough for the caller to see it was passed.
+    most = limit + 1 - len(edits.records) if limit is not None else None
     for match in _BULK[rule].finditer(current, start):
+        if most is not None and len(new_records) >= most:
+            break
         token = match.group("fault")
         if token is None:
             continue
@@ -376,7 +384,7 @@ def guided(text: str, policy: Policy) -> Parsed | None:
             truncated = truncated or (rule == Rule.MISSING_CLOSER and start == len(current))
             current = current[:start] + replacement + current[end:]
             if rule in _BULK:
-                current = _bulk(current, start + len(replacement), rule, edits)
+                current = _bulk(current, start + len(replacement), rule, edits, policy.max_fixes)
             if policy.max_fixes is not None and len(edits.records) > policy.max_fixes:
                 return None  # the tolerant tier refuses it, once its own count is past
             continue
