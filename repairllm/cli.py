@@ -177,6 +177,24 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if issues else 0
 
 
+def set_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The driver fields of ``--set KEY=VALUE`` (values read as JSON where they are).
+
+    Shared by the subcommands that connect to several servers themselves
+    (``batch generate``, ``bench model``), where each server adds its own ``base_url``.
+    """
+    fields: dict[str, Any] = {}
+    for item in args.set or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            fields[key] = json.loads(value)
+        except ValueError:
+            fields[key] = value
+    return fields
+
+
 def _backend_fields(args: argparse.Namespace) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for item in args.set or ():

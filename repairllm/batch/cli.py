@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..cli import set_fields
 from ..errors import ConfigError, SchemaError
 from .files import FORMATS, detect_format, input_size
 from .local import BatchInterrupted, repair_file
@@ -327,7 +328,7 @@ def endpoints_from_args(args: argparse.Namespace) -> list[Any]:
             f"{len(limits)} --concurrency values for {len(urls)} --base-url values; "
             "give one for all or one per server"
         )
-    fields = _set_fields(args)
+    fields = set_fields(args)
     endpoints = []
     for url, limit in zip(urls, limits, strict=True):
         extra = dict(fields)
@@ -427,7 +428,7 @@ def _generate_on_ray(args: argparse.Namespace, spec: Any) -> int:
     limits = limits * len(urls) if len(limits) == 1 else limits
     if len(limits) != len(urls):
         raise ConfigError("give one --concurrency for all servers, or one per --base-url")
-    fields = _set_fields(args)
+    fields = set_fields(args)
     factories = [
         functools.partial(
             make_endpoint,
@@ -464,17 +465,3 @@ def _generate_on_ray(args: argparse.Namespace, spec: Any) -> int:
     write_summary(summary_path(args.output, args.summary), data)
     print_summary(data, args.quiet)
     return 0
-
-
-def _set_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The driver fields of ``--set KEY=VALUE`` (values read as JSON where they are)."""
-    fields: dict[str, Any] = {}
-    for item in args.set or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
-        try:
-            fields[key] = json.loads(value)
-        except ValueError:
-            fields[key] = value
-    return fields

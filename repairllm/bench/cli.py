@@ -9,12 +9,12 @@ files.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..batch.generate import Endpoint
+from ..cli import set_fields
 from ..errors import BackendUnreachable, ConfigError
 from .model import Task, TaskResult, make_tasks, run_model_bench_on
 from .parser import add_arguments as add_parser_arguments
@@ -117,20 +117,6 @@ def targets_from_args(args: argparse.Namespace) -> list[Target]:
     return targets
 
 
-def _fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The driver fields of ``--set KEY=VALUE`` (values read as JSON where they are)."""
-    fields: dict[str, Any] = {}
-    for item in args.set or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
-        try:
-            fields[key] = json.loads(value)
-        except ValueError:
-            fields[key] = value
-    return fields
-
-
 def _unique(stem: str, taken: set[str]) -> str:
     """``stem``, or ``stem-2``, ``stem-3`` ... when another card of the run has it."""
     found, n = stem, 1
@@ -149,7 +135,7 @@ def bench_model(args: argparse.Namespace) -> int:
         raise ConfigError("bench needs rich: pip install 'repairllm[bench]'") from exc
     console = Console(stderr=True)
     targets = targets_from_args(args)
-    fields = _fields(args)
+    fields = set_fields(args)
     tasks = make_tasks(args.tasks, args.seed)
     out = Path(args.out)
     cards: list[dict[str, Any]] = []
