@@ -13,6 +13,7 @@ cannot make valid, is sent back to the model with the problems by JSON pointer
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
@@ -37,6 +38,9 @@ from .toolspec import forced, function_tool, takes_tools
 __all__ = ["ToolUse", "acall_tools", "call_tools"]
 
 Choice = Literal["auto", "required"] | str
+
+# What OpenAI accepts as a function name; a name outside it is refused by the server.
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 _LISTING = (
     "You can call these tools. Call the ones the request needs. If you cannot call tools, "
@@ -84,12 +88,18 @@ class _Tools:
 
 
 def _tools(tools: Mapping[str, Any], choice: Choice) -> _Tools:
+    if tools is not None and not isinstance(tools, Mapping):
+        raise InvalidInput(f"tools must be a dict of {{name: schema}}, not {type(tools).__name__}")
     if not tools:
         raise InvalidInput("call_tools() needs at least one tool: {name: schema}")
+    for name in tools:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise InvalidInput(
+                f"a tool's name must be 1 to 64 letters, digits, '_' or '-' (what servers "
+                f"accept as a function name), not {name!r}"
+            )
     schemas = {name: compile_schema(schema) for name, schema in tools.items()}
     for name, schema in schemas.items():
-        if not name or not isinstance(name, str):
-            raise InvalidInput(f"a tool's name must be a non-empty string, not {name!r}")
         if not takes_tools(schema):
             raise InvalidInput(
                 f"tool {name!r} needs an object schema: a call's arguments are an object"
@@ -101,7 +111,7 @@ def _tools(tools: Mapping[str, Any], choice: Choice) -> _Tools:
             forced(next(iter(schemas))) if choice == "required" and len(specs) == 1 else choice
         )
         return _Tools(schemas, specs, wanted, choice == "required")
-    if choice not in schemas:
+    if not isinstance(choice, str) or choice not in schemas:
         raise InvalidInput(
             f"choice must be 'auto', 'required' or a tool's name ({', '.join(schemas)}), "
             f"not {choice!r}"
@@ -399,8 +409,9 @@ def call_tools(
     Tool calls are read from whole replies: there is no streaming form.
 
     Raises:
-        InvalidInput: no tools, a tool schema that is not an object, or a ``choice``
-            that names no tool.
+        InvalidInput: ``tools`` not a mapping or empty, a tool's name that servers
+            refuse (not 1 to 64 letters, digits, ``_`` or ``-``), a tool schema that is
+            not an object, or a ``choice`` that names no tool.
         RetriesExhausted: no valid calls within the attempts; ``.attempts`` holds each
             reply and its issues.
         BackendError: as for :func:`~repairllm.retry.generate`.

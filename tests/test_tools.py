@@ -410,12 +410,38 @@ def test_call_tools_refused_falls_back_to_the_listing_and_content() -> None:
 
 @pytest.mark.parametrize(
     "tools",
-    [{}, {"count": list[int]}, {"either": {"anyOf": [{"type": "object"}, {"type": "string"}]}}],
-    ids=["none", "not-an-object", "a-union"],
+    [
+        {},
+        {"count": list[int]},
+        {"either": {"anyOf": [{"type": "object"}, {"type": "string"}]}},
+        [Search],
+        "search",
+        {"get weather": Weather},
+        {"a" * 65: Weather},
+        {"": Weather},
+        {1: Weather},
+    ],
+    ids=[
+        "none",
+        "not-an-object",
+        "a-union",
+        "a-list",
+        "a-string",
+        "name-with-a-space",
+        "name-too-long",
+        "empty-name",
+        "name-not-a-string",
+    ],
 )
-def test_tools_that_cannot_be_offered_are_refused(tools: dict[str, Any]) -> None:
+def test_tools_that_cannot_be_offered_are_refused(tools: Any) -> None:
     with pytest.raises(InvalidInput):
         rl.call_tools(Scripted([]), "q", tools)
+
+
+@pytest.mark.parametrize("choice", [["search"], {"type": "function"}, None, 3])
+def test_a_choice_that_is_not_a_name_is_refused(choice: Any) -> None:
+    with pytest.raises(InvalidInput, match="choice"):
+        rl.call_tools(Scripted([]), "q", TOOLS, choice=choice)
 
 
 def test_acall_tools_reads_the_same_calls() -> None:
