@@ -7,11 +7,16 @@ a schema that wants strings or a tuple taking each element on its own.
 
 from __future__ import annotations
 
+import itertools
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import repairllm as rl
+from repairllm.lexical.incremental import IncrementalParser
 from repairllm.lexical.tolerant import Tolerant
 
 P = pytest.param
@@ -75,3 +80,40 @@ def test_a_long_run_is_one_output_piece() -> None:
     parser = Tolerant("[" + "1," * 1000 + "2", None, rl.DEFAULT)
     assert parser.run().value == [1] * 1000 + [2]
     assert len(parser.out) < 10
+
+
+# -- the incremental parser takes the same runs in one step --------------------------------
+
+numbers = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.integers(2**63, 10**30),  # past 64 bits: the token path keeps them exact
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+
+
+def _steps(text: str, cuts: list[int], bulk: bool) -> list[Any]:
+    parser = IncrementalParser()
+    if not bulk:
+        parser._take_numbers = lambda frame, run: False  # type: ignore[method-assign]
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    steps: list[Any] = []
+    for a, b in itertools.pairwise(points):
+        if parser.feed(text[a:b]):
+            steps.append(json.dumps(parser.snapshot()))
+    if parser.close():
+        steps.append(json.dumps(parser.snapshot()))
+    steps.append((parser.complete, parser.fallback))
+    return steps
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(numbers, max_size=8) | numbers, min_size=1, max_size=12),
+    st.lists(st.integers(0, 10_000), max_size=12),
+    st.sampled_from([",", ", ", ",\n  "]),
+)
+def test_streamed_number_runs_give_the_same_snapshots(
+    value: list[Any], cuts: list[int], separator: str
+) -> None:
+    text = json.dumps(value, separators=(separator, ": "))
+    assert _steps(text, cuts, bulk=True) == _steps(text, cuts, bulk=False)
