@@ -434,7 +434,9 @@ class IncrementalParser:
                     self._stack[-1].state = AFTER
                 return True
             # "{" or "["
-            if state != VALUE:
+            if state != VALUE or len(self._stack) >= _PARTIAL_POLICY.max_depth:
+                # Deeper than the lexical stage reads: the fallback follows the brackets
+                # cheaply to the end, and the final repair refuses the text.
                 return None
             child: dict[str, Any] | list[Any] = {} if raw == "{" else []
             slot = self._place(frame, child)

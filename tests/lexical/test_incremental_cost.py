@@ -211,3 +211,18 @@ def test_feeding_grows_linearly(build: Any) -> None:
     if large > 15 * max(small, 1e-4):  # measured once more: a disturbed run passes then
         small, large = min(small, _cpu(go(10_000))), min(large, _cpu(go(100_000)))
     assert large <= 15 * max(small, 1e-4)
+
+
+def test_nesting_past_the_lexical_limit_leaves_strict_reading() -> None:
+    # 500 levels are read as JSON; the 501st opener hands over to the fallback, which
+    # only follows brackets, instead of building a structure no repair will accept.
+    limit = incremental._PARTIAL_POLICY.max_depth
+    within = IncrementalParser()
+    within.feed("[" * limit)
+    assert not within.fallback
+    past = IncrementalParser()
+    past.feed("[" * (limit + 1))
+    assert past.fallback
+    past.feed("]" * (limit + 1))
+    assert past.close()
+    assert past.end == 2 * (limit + 1)
