@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scripted_backend
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -25,7 +26,7 @@ from pydantic import BaseModel
 
 import repairllm as rl
 from repairllm import observe
-from repairllm.backend import Backend, ChatOptions, Chunk, Completion, Message, Usage
+from repairllm.backend import ChatOptions, Chunk, Completion, Message, Usage
 from repairllm.errors import BackendTimeout
 
 SECRET_WORD = "Zanzibar-7731"  # a word only the model's reply holds
@@ -36,24 +37,19 @@ class Person(BaseModel):
     age: int
 
 
-class Scripted(Backend):
-    """Replies from a script; each entry is text, (text, finish_reason) or an exception."""
+class Scripted(scripted_backend.Scripted):
+    """The shared scripted backend as model ``tiny-1``, streamed in two halves.
 
-    name = "scripted"
+    Its usage is 10 + the request's number in, the reply's characters out, so that
+    each request's tokens differ and can be told apart in logs and spans.
+    """
 
     def __init__(self, script: Iterable[Any], *, json_schema: bool = False) -> None:
-        self.script = list(script)
-        self.requests: list[tuple[list[Message], ChatOptions]] = []
-        self.supports_json_schema = json_schema
+        super().__init__(script, json_schema=json_schema)
         self.model = "tiny-1"
 
-    def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
-        self.requests.append((messages, options))
-        step = self.script.pop(0)
-        if isinstance(step, BaseException):
-            raise step
-        text, finish = step if isinstance(step, tuple) else (step, "stop")
-        return Completion(text, finish, Usage(10 + len(self.requests), len(text)))
+    def _usage(self, messages: list[Message], text: str) -> Usage:
+        return Usage(10 + len(self.requests), len(text))
 
     def _stream(self, messages: list[Message], options: ChatOptions) -> Iterator[Chunk]:
         reply = self._chat(messages, options)

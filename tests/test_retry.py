@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from scripted_backend import Scripted
 
 import repairllm as rl
 from repairllm.backend import Backend, ChatOptions, Chunk, Completion, Message, Usage
@@ -17,28 +18,6 @@ from repairllm.errors import BackendStatusError, BackendTimeout, MissingKey
 class Person(BaseModel):
     name: str
     age: int
-
-
-class Scripted(Backend):
-    """Replies from a script; each entry is text, (text, finish_reason) or an exception."""
-
-    name = "scripted"
-
-    def __init__(self, script: Iterable[Any], *, json_schema: bool = False) -> None:
-        self.script = list(script)
-        self.requests: list[tuple[list[Message], ChatOptions]] = []
-        self.supports_json_schema = json_schema
-        self.model = "scripted"
-
-    def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
-        self.requests.append((messages, options))
-        if not self.script:
-            raise AssertionError("the backend was asked more often than scripted")
-        step = self.script.pop(0)
-        if isinstance(step, BaseException):
-            raise step
-        text, finish = step if isinstance(step, tuple) else (step, "stop")
-        return Completion(text, finish, Usage(self.count_tokens(messages), len(text) // 4))
 
 
 def test_valid_first_reply_is_one_attempt() -> None:
