@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import scripted_backend
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel
@@ -62,19 +61,6 @@ class Scripted(scripted_backend.Scripted):
 # then one that needs a repair (a trailing comma, a number in quotes).
 BAD = f'{{"name": "{SECRET_WORD}", "age": "thirty-one"}}'
 REPAIRED = f'{{"name": "{SECRET_WORD}", "age": "31",}}'
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """repairllm's spans, in memory, from a provider of this test's own (the global one
-    can be set once per process, so it is left alone)."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    observe.use_tracer_provider(provider)
-    yield exporter
-    observe.use_tracer_provider(None)
-    provider.shutdown()
 
 
 @pytest.fixture(autouse=True)
