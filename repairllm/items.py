@@ -49,9 +49,10 @@ from .options import CallOptions
 from .outcome import Outcome
 from .pipeline import _policy_issues, run
 from .policy import Policy, resolve_policy
-from .prompts import PromptForm, build_messages, native_options, uses_native
+from .prompts import PromptForm
 from .rules import Rule
 from .schema import Schema, compile_schema
+from .stream import _request
 
 __all__ = [
     "OnInvalid",
@@ -501,9 +502,8 @@ def _start(
     """The reader, the messages and the structured-mode options of a call."""
     items = _Items.of(schema)
     reader = _ItemReader(items, call.policy, on_invalid)
-    messages = build_messages(prompt, items.array, call.prompt_form)
-    native = uses_native(backend, items.array, call.native)
-    return reader, messages, native_options(items.array) if native else {}
+    messages, extra = _request(backend, prompt, items.array, call)
+    return reader, messages, extra
 
 
 def stream_items(

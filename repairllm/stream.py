@@ -109,14 +109,26 @@ class _Streamer:
         yield Partial(outcome.value, True, text, outcome, self.usage)
 
 
+def _request(
+    backend: Backend, prompt: Messages, schema: Schema | None, call: CallOptions
+) -> tuple[list[Message], dict[str, Any]]:
+    """The messages and structured-mode options of a streamed request for ``schema``.
+
+    :func:`repairllm.stream_items` asks through this too: its request is the one
+    :func:`stream` makes for the list's schema.
+    """
+    messages = build_messages(prompt, schema, call.prompt_form)
+    native = uses_native(backend, schema, call.native)
+    return messages, native_options(schema) if native else {}
+
+
 def _start(
     backend: Backend, prompt: Messages, schema: Any, call: CallOptions
 ) -> tuple[_Streamer, list[Message], dict[str, Any]]:
     """The streamer of a streamed call, its messages and its structured-mode options."""
     streamer = _Streamer(schema, call.policy)
-    messages = build_messages(prompt, streamer.schema, call.prompt_form)
-    native = uses_native(backend, streamer.schema, call.native)
-    return streamer, messages, native_options(streamer.schema) if native else {}
+    messages, extra = _request(backend, prompt, streamer.schema, call)
+    return streamer, messages, extra
 
 
 def stream(
