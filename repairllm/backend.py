@@ -14,7 +14,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import orjson
@@ -24,6 +24,7 @@ from .errors import (
     BackendError,
     BackendStatusError,
     BackendUnreachable,
+    BadResponse,
     ConfigError,
     ContextTooLong,
     InvalidInput,
@@ -41,6 +42,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "as_messages",
+    "checked_reply",
     "redact_error",
     "redact_text",
     "refuses_structured",
@@ -372,12 +374,12 @@ class Backend(ABC):
             BackendError: its kinds, for whatever the server or connection did.
         """
         msgs, opts = self._prepare(messages, options)
-        return self._chat(msgs, opts)
+        return checked_reply(self._chat(msgs, opts), self.name)
 
     def stream(self, messages: Messages, **options: Any) -> Iterator[Chunk]:
         """Like :meth:`chat`, yielding the reply as it is produced."""
         msgs, opts = self._prepare(messages, options)
-        return self._stream(msgs, opts)
+        return _checked_chunks(self._stream(msgs, opts), self.name)
 
     async def achat(self, messages: Messages, **options: Any) -> Completion:
         """Async :meth:`chat`. HTTP drivers override it; others run in a worker thread."""
@@ -453,6 +455,85 @@ class Backend(ABC):
             )
         self.check_fits(msgs, opts.max_tokens)
         return msgs, opts
+
+
+def checked_reply(reply: Any, backend: str = "") -> Completion:
+    """A driver's reply, checked against the contract before anything reads it.
+
+    A third-party driver (or a test's fake) that returns something else would
+    otherwise fail deep inside a structured call with an AttributeError or TypeError;
+    here it is a :class:`~repairllm.errors.BadResponse` that names the field. A list
+    of tool calls is taken as the tuple it stands for.
+
+    Raises:
+        BadResponse: a reply that is not a :class:`Completion` of text, usage and
+            :class:`ToolCall` records with text fields.
+    """
+    if not isinstance(reply, Completion):
+        raise BadResponse(
+            f"the driver returned {type(reply).__name__} where a Completion was due", backend
+        )
+    if not isinstance(reply.text, str):
+        raise BadResponse(
+            f"the driver's Completion.text is {type(reply.text).__name__}, not str", backend
+        )
+    if reply.finish_reason is not None and not isinstance(reply.finish_reason, str):
+        raise BadResponse(
+            f"the driver's Completion.finish_reason is {type(reply.finish_reason).__name__}, "
+            "not str or None",
+            backend,
+        )
+    if not isinstance(reply.usage, Usage):
+        raise BadResponse(
+            f"the driver's Completion.usage is {type(reply.usage).__name__}, not Usage", backend
+        )
+    calls = reply.tool_calls
+    if not isinstance(calls, tuple | list):
+        raise BadResponse(
+            f"the driver's Completion.tool_calls is {type(calls).__name__}, not a tuple of "
+            "ToolCall",
+            backend,
+        )
+    for i, call in enumerate(calls):
+        if not isinstance(call, ToolCall):
+            raise BadResponse(
+                f"tool call {i} from the driver is {type(call).__name__}, not a ToolCall", backend
+            )
+        for name, value, may_be_none in (
+            ("name", call.name, False),
+            ("arguments", call.arguments, False),
+            ("id", call.id, True),
+        ):
+            if not isinstance(value, str) and not (may_be_none and value is None):
+                hint = (
+                    " (a driver serializes arguments to JSON text)" if name == "arguments" else ""
+                )
+                raise BadResponse(
+                    f"tool call {i} from the driver has {name} of type "
+                    f"{type(value).__name__}, not str{hint}",
+                    backend,
+                )
+    if isinstance(calls, list):
+        return replace(reply, tool_calls=tuple(calls))
+    return reply
+
+
+def _checked_chunks(chunks: Iterator[Any], backend: str) -> Iterator[Chunk]:
+    """A driver's stream, each piece checked as :func:`checked_reply` checks a reply."""
+    for chunk in chunks:
+        if not isinstance(chunk, Chunk):
+            raise BadResponse(
+                f"the driver's stream gave {type(chunk).__name__} where a Chunk was due", backend
+            )
+        if not isinstance(chunk.text, str):
+            raise BadResponse(
+                f"the driver's Chunk.text is {type(chunk.text).__name__}, not str", backend
+            )
+        if chunk.usage is not None and not isinstance(chunk.usage, Usage):
+            raise BadResponse(
+                f"the driver's Chunk.usage is {type(chunk.usage).__name__}, not Usage", backend
+            )
+        yield chunk
 
 
 def _content_text(content: Any) -> str:

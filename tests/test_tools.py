@@ -448,3 +448,66 @@ def test_acall_tools_reads_the_same_calls() -> None:
     llm = Scripted([[call("search", '{"query": "q"}')]])
     uses = asyncio.run(rl.acall_tools(llm, "q", TOOLS))
     assert uses == [rl.ToolUse("search", Search(query="q"))]
+
+
+class Returns(rl.Backend):
+    """A driver that returns whatever it is given, as a broken third-party one might."""
+
+    name = "returns"
+    supports_tools = True
+
+    def __init__(self, reply: Any) -> None:
+        self.reply = reply
+        self.model = "returns"
+
+    def _chat(self, messages: list[Message], options: ChatOptions) -> Any:
+        return self.reply
+
+
+@pytest.mark.parametrize(
+    ("reply", "field"),
+    [
+        (None, "Completion was due"),
+        ('{"query": "q"}', "Completion was due"),
+        (Completion(None), "text"),  # type: ignore[arg-type]
+        (Completion(b'{"query": "q"}'), "text"),  # type: ignore[arg-type]
+        (Completion("", usage=None), "usage"),  # type: ignore[arg-type]
+        (Completion("", finish_reason=3), "finish_reason"),  # type: ignore[arg-type]
+        (Completion("", tool_calls=None), "tool_calls"),  # type: ignore[arg-type]
+        (Completion("", tool_calls="search"), "tool_calls"),  # type: ignore[arg-type]
+        (Completion("", tool_calls=({"name": "search", "arguments": "{}"},)), "not a ToolCall"),  # type: ignore[arg-type]
+        (Completion("", tool_calls=(ToolCall(None, "{}"),)), "name"),  # type: ignore[arg-type]
+        (Completion("", tool_calls=(ToolCall("search", {"query": "q"}),)), "arguments"),  # type: ignore[arg-type]
+        (Completion("", tool_calls=(ToolCall("search", b'{"query": "q"}'),)), "arguments"),  # type: ignore[arg-type]
+        (Completion("", tool_calls=(ToolCall("search", None),)), "arguments"),  # type: ignore[arg-type]
+        (Completion("", tool_calls=(ToolCall("search", '{"query": "q"}', 7),)), "id"),  # type: ignore[arg-type]
+    ],
+    ids=[
+        "none",
+        "a-string",
+        "text-none",
+        "text-bytes",
+        "usage-none",
+        "finish-int",
+        "calls-none",
+        "calls-a-string",
+        "call-a-dict",
+        "name-none",
+        "arguments-a-dict",
+        "arguments-bytes",
+        "arguments-none",
+        "id-an-int",
+    ],
+)
+def test_a_driver_reply_outside_the_contract_is_a_bad_response(reply: Any, field: str) -> None:
+    with pytest.raises(rl.BadResponse, match=field):
+        rl.call_tools(Returns(reply), "q", TOOLS, retries=0)
+    with pytest.raises(rl.BadResponse, match=field):
+        rl.generate(Returns(reply), "q", Search, mode="tools", retries=0)
+    with pytest.raises(rl.BadResponse, match=field):
+        asyncio.run(rl.acall_tools(Returns(reply), "q", TOOLS, retries=0))
+
+
+def test_a_list_of_tool_calls_from_a_driver_is_read_as_the_tuple() -> None:
+    reply = Completion("", tool_calls=[call("search", '{"query": "q"}')])  # type: ignore[arg-type]
+    assert rl.call_tools(Returns(reply), "q", TOOLS) == [rl.ToolUse("search", Search(query="q"))]
