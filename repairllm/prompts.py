@@ -13,6 +13,7 @@ data so that a benchmark can compare them:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -162,6 +163,18 @@ def build_messages(
     return [{"role": "system", "content": instruction}, *messages]
 
 
+def json_text(value: Any) -> str:
+    """What a model wrote, as JSON text to show it (in feedback, in a record).
+
+    A value may hold a lone surrogate (the model wrote ``"\\ud800"``), which orjson
+    refuses to encode; :mod:`json` writes it back as the escape it came from.
+    """
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except TypeError:
+        return json.dumps(value, default=str)
+
+
 def describe_issues(issues: Sequence[Issue], limit: int = 8) -> list[str]:
     """One line per issue: its JSON pointer, what is wrong, and what was found."""
     lines = []
@@ -169,7 +182,7 @@ def describe_issues(issues: Sequence[Issue], limit: int = 8) -> list[str]:
         where = issue.path or "/"
         got = ""
         if issue.got is not None:
-            shown = orjson.dumps(issue.got, default=str).decode()
+            shown = json_text(issue.got)
             got = f" (found {shown[:60]})"
         lines.append(f"- at {where}: {issue.message}{got}")
     if len(issues) > limit:
@@ -197,7 +210,7 @@ def feedback_message(
         parts.append("Your reply is not valid yet. Fix these problems:")
         parts.extend(describe_issues(issues))
     if best is not None and not no_json:
-        text = orjson.dumps(best, default=str).decode()
+        text = json_text(best)
         if len(text) <= 2000:
             parts.append(f"Your reply, as JSON:\n{text}")
     if schema is not None and form != "none":

@@ -18,8 +18,6 @@ from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-import orjson
-
 from . import observe
 from .attempt import Attempt
 from .backend import Backend, Completion, Message, Messages, ToolCall, as_messages
@@ -30,7 +28,7 @@ from .options import CallOptions
 from .outcome import Outcome
 from .pipeline import run
 from .policy import Policy
-from .prompts import PromptForm, describe_issues, render_schema
+from .prompts import PromptForm, describe_issues, json_text, render_schema
 from .retry import Generation, _aconverse, _converse, _Plan, _plan, _Request
 from .schema import Schema, compile_schema
 from .toolspec import forced, function_tool, takes_tools
@@ -162,22 +160,22 @@ def _calls_in_content(value: Any, tools: _Tools) -> list[ToolCall]:
     name = value.get("name")
     args = value.get("arguments", value.get("parameters"))
     if isinstance(name, str) and ("arguments" in value or "parameters" in value):
-        text = args if isinstance(args, str) else orjson.dumps(args).decode()
+        text = args if isinstance(args, str) else json_text(args)
         return [ToolCall(name, text)]
     if len(value) == 1:
         ((key, inner),) = value.items()
         if key in tools.schemas and isinstance(inner, dict):
-            return [ToolCall(key, orjson.dumps(inner).decode())]
+            return [ToolCall(key, json_text(inner))]
     if len(tools.schemas) == 1:
-        return [ToolCall(next(iter(tools.schemas)), orjson.dumps(value).decode())]
+        return [ToolCall(next(iter(tools.schemas)), json_text(value))]
     return []
 
 
 def _read(reply: Completion, attempt: Attempt, tools: _Tools, plan: _Plan) -> list[ToolCall]:
     if reply.tool_calls:
-        attempt.raw = orjson.dumps(
+        attempt.raw = json_text(
             [{"name": c.name, "arguments": c.arguments} for c in reply.tool_calls]
-        ).decode()
+        )
         return list(reply.tool_calls)
     attempt.raw = reply.text
     if not reply.text.strip():
@@ -251,7 +249,7 @@ def _feedback(attempt: Attempt, shown: list[Any]) -> str:
     parts = ["Your tool calls are not valid yet. Fix these problems:"]
     parts.extend(describe_issues(attempt.issues))
     if shown:
-        text = orjson.dumps(shown, default=str).decode()
+        text = json_text(shown)
         if len(text) <= 2000:
             parts.append(f"Your calls, as JSON:\n{text}")
     parts.append(

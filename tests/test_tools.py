@@ -511,3 +511,14 @@ def test_a_driver_reply_outside_the_contract_is_a_bad_response(reply: Any, field
 def test_a_list_of_tool_calls_from_a_driver_is_read_as_the_tuple() -> None:
     reply = Completion("", tool_calls=[call("search", '{"query": "q"}')])  # type: ignore[arg-type]
     assert rl.call_tools(Returns(reply), "q", TOOLS) == [rl.ToolUse("search", Search(query="q"))]
+
+
+def test_a_lone_surrogate_in_the_arguments_is_fed_back_not_a_type_error() -> None:
+    # The model wrote "\ud800": a str Python holds but orjson will not encode.
+    broken = '{"query": "\\ud800", "extra": [1}'
+    llm = Scripted([[call("search", broken)], [call("search", '{"query": "q"}')]])
+    assert rl.call_tools(llm, "q", TOOLS, retries=1) == [rl.ToolUse("search", Search(query="q"))]
+    llm = Scripted([f'[{{"name": "search", "arguments": {broken}}}]', "[]"])
+    with pytest.raises(rl.RetriesExhausted):
+        rl.call_tools(llm, "q", TOOLS, retries=1)
+    assert "\\ud800" in llm.requests[1][0][-1]["content"]
