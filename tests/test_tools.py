@@ -522,3 +522,12 @@ def test_a_lone_surrogate_in_the_arguments_is_fed_back_not_a_type_error() -> Non
     with pytest.raises(rl.RetriesExhausted):
         rl.call_tools(llm, "q", TOOLS, retries=1)
     assert "\\ud800" in llm.requests[1][0][-1]["content"]
+
+
+def test_an_integer_past_64_bits_in_calls_written_in_content_is_read() -> None:
+    class Count(BaseModel):
+        n: int
+
+    big = 123456789012345678901234567890
+    llm = Scripted([f'[{{"name": "count", "arguments": {{"n": {big}}}}}]'])
+    assert rl.call_tools(llm, "q", {"count": Count}) == [rl.ToolUse("count", Count(n=big))]
