@@ -1,9 +1,10 @@
-"""The scripted backend the structured-call tests share (test_retry, test_observe).
+"""The scripted backend the structured-call tests share (test_retry, test_observe,
+test_tools).
 
 Each test file keeps what it measures its own (the usage it reports, a streaming
-form, the model's name) and shares the part that must behave alike:
-every request is recorded, each answers the script's next entry, an exception entry
-is raised, and a request past the script's end fails the test.
+form, the model's name, the shape of a script's entries) and shares the part that
+must behave alike: every request is recorded, each answers the script's next entry,
+an exception entry is raised, and a request past the script's end fails the test.
 """
 
 from __future__ import annotations

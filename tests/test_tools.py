@@ -8,10 +8,11 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 import pytest
+import scripted_backend
 from pydantic import BaseModel, Field
 
 import repairllm as rl
-from repairllm.backend import Backend, ChatOptions, Completion, Message, ToolCall, Usage
+from repairllm.backend import ChatOptions, Completion, Message, ToolCall, Usage
 from repairllm.errors import BackendStatusError, ConfigError, InvalidInput
 from repairllm.toolspec import function_tool, read_call, takes_tools, tool_name, tool_options
 
@@ -41,10 +42,8 @@ def call(name: str, arguments: str, id: str | None = None) -> ToolCall:
     return ToolCall(name, arguments, id)
 
 
-class Scripted(Backend):
+class Scripted(scripted_backend.Scripted):
     """Replies from a script: text, a tuple of tool calls, (text, calls), or an exception."""
-
-    name = "scripted"
 
     def __init__(
         self,
@@ -54,21 +53,13 @@ class Scripted(Backend):
         json_schema: bool = False,
         streams: bool = True,
     ) -> None:
-        self.script = list(script)
-        self.requests: list[tuple[list[Message], ChatOptions]] = []
+        super().__init__(script, json_schema=json_schema)
         self.supports_tools = tools
-        self.supports_json_schema = json_schema
-        self.model = "scripted"
         self.streamed = 0
         self.streams = streams
 
     def _chat(self, messages: list[Message], options: ChatOptions) -> Completion:
-        self.requests.append((messages, options))
-        if not self.script:
-            raise AssertionError("the backend was asked more often than scripted")
-        step = self.script.pop(0)
-        if isinstance(step, BaseException):
-            raise step
+        step = self._step(messages, options)
         if isinstance(step, str):
             text, calls = step, ()
         elif isinstance(step, tuple) and step and isinstance(step[0], str):
