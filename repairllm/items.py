@@ -199,12 +199,17 @@ class _ItemReader:
 
     def push(self, piece: str | Chunk) -> Iterator[StreamedItem]:
         """Read one chunk; the elements it completed."""
-        if isinstance(piece, Chunk):
+        if isinstance(piece, Chunk) and isinstance(piece.text, str):
             text = piece.text
             if piece.finish_reason is not None:
                 self.finish_reason = piece.finish_reason
         elif isinstance(piece, str):
             text = piece
+        elif isinstance(piece, Chunk):
+            raise InvalidInput(
+                f"a Chunk's text must be str, not {type(piece.text).__name__}; decode "
+                "what your client streams before passing it"
+            )
         else:
             raise InvalidInput(
                 f"chunks must be str or Chunk, not {type(piece).__name__}; pass the text "
@@ -475,12 +480,17 @@ def repair_items(
         ItemFailed: an element is invalid or was cut, with ``on_invalid="raise"``.
         NoJSONFound, RepairFailed: the reply holds nothing that can be made a list.
         ConfigError: ``on_invalid`` is neither ``"yield"`` nor ``"raise"``.
+        InvalidInput: ``chunks`` is not an iterable of ``str`` or :class:`Chunk`.
 
     Example:
         >>> chunks = ['[{"n": 1}, {"n', '": "2"}, {"n": "x"}]']
         >>> [(i.index, i.value, i.ok) for i in repair_items(chunks, list[dict[str, int]])]
         [(0, {'n': 1}, True), (1, {'n': 2}, True), (2, None, False)]
     """
+    if isinstance(chunks, bytes | bytearray) or not isinstance(chunks, Iterable):
+        raise InvalidInput(
+            f"chunks must be an iterable of str or Chunk, not {type(chunks).__name__}"
+        )
     return _drain(_ItemReader(_Items.of(schema), policy, on_invalid), chunks)
 
 
@@ -492,6 +502,11 @@ async def arepair_items(
     policy: Policy | str | None = CallOptions.policy,
 ) -> AsyncIterator[StreamedItem]:
     """Async :func:`repair_items`, over an async iterable of chunks."""
+    if not isinstance(chunks, AsyncIterable):
+        hint = "; for a plain iterable use repair_items" if isinstance(chunks, Iterable) else ""
+        raise InvalidInput(
+            f"chunks must be an async iterable of str or Chunk, not {type(chunks).__name__}" + hint
+        )
     async for item in _adrain(_ItemReader(_Items.of(schema), policy, on_invalid), chunks):
         yield item
 

@@ -217,6 +217,25 @@ def test_an_unknown_on_invalid_is_refused_at_once() -> None:
         rl.repair_items(["[]"], list[int], on_invalid="skip")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "chunks",
+    [None, 5, b'[{"title": "a"}]', [b'[{"title": "a"}]'], [Chunk(b"[1]")]],  # type: ignore[arg-type]
+    ids=["none", "an-int", "bytes", "a-bytes-chunk", "a-chunk-of-bytes"],
+)
+def test_chunks_that_are_not_text_are_invalid_input(chunks: Any) -> None:
+    with pytest.raises(rl.InvalidInput, match="str"):
+        list(rl.repair_items(chunks, list[int]))
+
+
+@pytest.mark.parametrize("chunks", [None, ["[1]"]], ids=["none", "a-plain-list"])
+def test_arepair_items_refuses_what_is_not_an_async_iterable(chunks: Any) -> None:
+    async def collect() -> list[Any]:
+        return [i async for i in rl.arepair_items(chunks, list[int])]
+
+    with pytest.raises(rl.InvalidInput, match="async iterable"):
+        asyncio.run(collect())
+
+
 def test_elements_are_aligned_one_by_one_with_their_own_ledger() -> None:
     reply = '[{"Title": "a", "hours": "3"}, {"title": "b", "hours": 4}, {"TITLE": "c", "hours": 5}]'
     got = list(rl.repair_items(pieces(reply, 3), TASK_ARRAY))
