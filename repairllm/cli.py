@@ -180,8 +180,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def set_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The driver fields of ``--set KEY=VALUE`` (values read as JSON where they are).
 
-    Shared by the subcommands that connect to several servers themselves
+    Shared with the subcommands that connect to several servers themselves
     (``batch generate``, ``bench model``), where each server adds its own ``base_url``.
+    A value JSON cannot read (or an integer longer than Python converts) stays text.
     """
     fields: dict[str, Any] = {}
     for item in args.set or ():
@@ -196,15 +197,7 @@ def set_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _backend_fields(args: argparse.Namespace) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for item in args.set or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set takes KEY=VALUE, got {item!r}")
-        try:
-            fields[key] = json.loads(value)
-        except json.JSONDecodeError:
-            fields[key] = value
+    fields = set_fields(args)
     if args.base_url:
         fields["base_url"] = args.base_url
     return fields

@@ -86,6 +86,19 @@ def test_generate_failure_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert "RetriesExhausted" in capsys.readouterr().err
 
 
+def test_a_set_value_json_cannot_read_stays_text(capsys: pytest.CaptureFixture[str]) -> None:
+    # An integer longer than Python converts is not an internal error: the driver gets
+    # the text (here the Answers fake takes it as its reply, which holds no JSON).
+    digits = "1" * 5000
+    code = main(
+        ["generate", "--backend", "answers", "--set", f"reply={digits}", "--schema", PERSON, "x"]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "internal error" not in err
+    assert "RetriesExhausted" in err
+
+
 def test_backends_lists_entry_points(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backends"]) == 0
     out = capsys.readouterr().out
