@@ -41,13 +41,13 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from . import spans
 from .attempt import Attempt
 from .backend import Backend, Chunk, Completion, Message, Usage
-from .errors import HookError, NoJSONFound, RepairFailed
+from .errors import HookError, InvalidInput, NoJSONFound, RepairFailed
 from .ledger import Issue
 from .spans import use_tracer_provider
 
@@ -208,6 +208,7 @@ class Call:
     """The observation of one call: its span, its attempts, and the hooks to call."""
 
     def __init__(self, operation: str, backend: Backend, hooks: Hooks | None) -> None:
+        _check_hooks(operation, hooks)
         self.operation = operation
         self.logger = _LOGGERS[_FAMILY[operation]]
         self.backend = backend
@@ -679,6 +680,23 @@ class Call:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _check_hooks(operation: str, hooks: object) -> None:
+    """Refuse hooks that could not be called, before the call sends anything."""
+    if hooks is None:
+        return
+    if not isinstance(hooks, Hooks):
+        raise InvalidInput(
+            f"{operation}(hooks=...) takes a repairllm.Hooks (Hooks(on_request=...)), "
+            f"not {type(hooks).__name__}"
+        )
+    for field in fields(Hooks):
+        hook = getattr(hooks, field.name)
+        if hook is not None and not callable(hook):
+            raise InvalidInput(
+                f"Hooks.{field.name} must be callable or None, not {type(hook).__name__}"
+            )
 
 
 def _native(options: Mapping[str, Any]) -> bool:

@@ -378,6 +378,24 @@ def test_a_raising_hook_stops_the_call_with_a_hook_error(spans: InMemorySpanExpo
     assert len(by_name(spans.get_finished_spans(), "repairllm.attempt")) == 1
 
 
+@pytest.mark.parametrize(
+    "hooks",
+    [{"on_request": print}, print, "on_request", rl.Hooks(on_attempt="print")],  # type: ignore[arg-type]
+    ids=["a-dict", "a-function", "a-string", "a-hook-not-callable"],
+)
+def test_hooks_that_cannot_be_called_are_refused_before_any_request(hooks: Any) -> None:
+    llm = Scripted([REPAIRED, REPAIRED, REPAIRED, REPAIRED])
+    with pytest.raises(rl.InvalidInput, match="Hooks"):
+        rl.generate(llm, "Who?", Person, hooks=hooks)
+    with pytest.raises(rl.InvalidInput, match="Hooks"):
+        list(rl.stream(llm, "Who?", Person, hooks=hooks))
+    with pytest.raises(rl.InvalidInput, match="Hooks"):
+        list(rl.stream_items(llm, "Who?", list[Person], hooks=hooks))
+    with pytest.raises(rl.InvalidInput, match="Hooks"):
+        rl.call_tools(llm, "Who?", {"person": Person}, hooks=hooks)
+    assert llm.requests == []
+
+
 def test_a_hook_failing_while_the_call_fails_keeps_the_calls_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
