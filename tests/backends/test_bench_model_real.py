@@ -121,7 +121,9 @@ def test_a_server_killed_midway_passes_its_tasks_to_the_live_one(
 
         async def before_dying() -> None:
             # The dying server answers its first request; on its second it is killed
-            # (the request then meets a closed port), with its task in hand.
+            # (the request then meets a closed port), with its task in hand. That may
+            # still be its first task (a reply cut at max_tokens is continued in a
+            # second request), so it may have finished none.
             calls["dying"] += 1
             if calls["dying"] == 2:
                 dying.process.kill()
@@ -148,8 +150,7 @@ def test_a_server_killed_midway_passes_its_tasks_to_the_live_one(
     assert not card["interrupted"]
     assert "error" not in card
     assert card["summary"]["errors"] == 0
-    assert card["servers"]["dying"] >= 1
-    assert card["servers"]["live"] + card["servers"]["dying"] == len(tasks)
+    assert card["servers"]["live"] + card["servers"].get("dying", 0) == len(tasks)
     moved = [r for r in card["results"] if r["tries"] > 1]
     assert moved
     assert card["moved"] == len(moved)
