@@ -335,6 +335,10 @@ class Backend(ABC):
     context_length: int | None = None
     defaults: Mapping[str, Any] = {}
     """Option values used when a call does not give them (from ``connect`` or a config)."""
+    _secrets: tuple[str, ...] = ()
+    # The key and other secrets the driver sends (HTTP drivers set them): a structured
+    # call takes them out of the message of its own errors, which may quote a reply
+    # that a careless server filled with the request's Authorization header.
 
     # -- the contract -------------------------------------------------------------------
 

@@ -46,8 +46,15 @@ from typing import Any, TypeVar
 
 from . import spans
 from .attempt import Attempt
-from .backend import Backend, Chunk, Completion, Message, Usage
-from .errors import HookError, InvalidInput, NoJSONFound, RepairFailed
+from .backend import Backend, Chunk, Completion, Message, Usage, redact_text
+from .errors import (
+    BackendError,
+    HookError,
+    InvalidInput,
+    NoJSONFound,
+    RepairFailed,
+    RepairLLMError,
+)
 from .ledger import Issue
 from .spans import use_tracer_provider
 
@@ -250,6 +257,10 @@ class Call:
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         self._ended = True
+        if isinstance(exc, RepairLLMError) and not isinstance(exc, BackendError):
+            # The drivers redact their own errors; ours may quote the reply, and a
+            # server may have echoed the key into it. Before the span records it.
+            _redact_message(exc, self.backend)
         try:
             try:
                 self._close(exc)
@@ -680,6 +691,13 @@ class Call:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+
+def _redact_message(error: RepairLLMError, backend: Backend) -> None:
+    """Take the backend's secrets out of ``error``'s message, in place."""
+    secrets = [s for s in backend._secrets if s]
+    if secrets:
+        error.args = tuple(redact_text(a, secrets) if isinstance(a, str) else a for a in error.args)
 
 
 def _check_hooks(operation: str, hooks: object) -> None:

@@ -97,6 +97,46 @@ def test_an_echoed_key_shows_in_no_log_record_field_and_no_span(
     assert KEY not in shown(finished)
 
 
+def message_of(error: BaseException) -> str:
+    """What an error says: its message, repr and args (not the reply data it holds)."""
+    return repr([str(error), repr(error), *map(repr, error.args)])
+
+
+def test_an_echoed_key_in_the_reply_stays_out_of_our_own_errors_messages(
+    fake: FakeOllama,
+    caplog: pytest.LogCaptureFixture,
+    spans: InMemorySpanExporter,
+    text_logged: None,
+) -> None:
+    # Every reply quotes the key, so the errors that quote the reply would show it:
+    # retries exhausted (generate, call_tools, choose), an invalid item, no JSON.
+    caplog.set_level(logging.DEBUG)
+    bad = Reply(text='{"name": "{echo}", "age": "x{echo}"}', echo=ECHO, tool_calls=[])
+    called = Reply(text='[{"name": "{echo}", "arguments": {}}]', echo=ECHO, tool_calls=[])
+    items = Reply(text='[{"name": "{echo}", "age": "x{echo}"}]', echo=ECHO)
+    calls: list[Callable[[rl.Backend], object]] = [
+        lambda llm: rl.generate(llm, "Who?", PERSON, retries=1, transient_retries=0),
+        lambda llm: rl.call_tools(llm, "Who?", {"person": PERSON}, retries=1),
+        lambda llm: rl.choose(llm, "Who?", ["yes", "no"], retries=1),
+        lambda llm: list(
+            rl.stream_items(llm, "Who?", {"type": "array", "items": PERSON}, on_invalid="raise")
+        ),
+        lambda llm: list(rl.stream_items(llm, "Who?", {"type": "array", "items": PERSON})),
+    ]
+    fake.script(bad, bad, called, called, bad, bad, items, Reply(text="no {echo}", echo=ECHO))
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with OllamaBackend("tiny:latest", base_url=fake.url, headers=headers, timeout=10) as llm:
+        for ask in calls:
+            with pytest.raises(rl.RepairLLMError) as info:
+                ask(llm)
+            assert not isinstance(info.value, rl.BackendError)
+            assert "***" in str(info.value)  # the reply was quoted, the key masked
+            assert KEY not in message_of(info.value)
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {KEY}"  # it was sent
+    assert KEY not in logged(caplog)
+    assert KEY not in shown(spans.get_finished_spans())
+
+
 @pytest.mark.server
 def test_one_generate_against_the_real_model_exports_its_span_tree(
     llama_server: LlamaServer, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
