@@ -257,10 +257,15 @@ def _chunk_text(chunk: str | BaseMessage) -> str:
     content = chunk.content
     if isinstance(content, str):
         return content
+    if not isinstance(content, list):  # None, where a message carries tool calls alone
+        return ""
     parts = []
     for block in content:
         if isinstance(block, str):
             parts.append(block)
         elif isinstance(block, dict) and block.get("type", "text") == "text":
-            parts.append(str(block.get("text", "")))
+            # Only text: str() of a None or a number would be read as a JSON value.
+            text = block.get("text")
+            if isinstance(text, str):
+                parts.append(text)
     return "".join(parts)

@@ -24,6 +24,7 @@ from langchain_core.language_models.fake_chat_models import (
 )
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import PydanticOutputParser
+from langchain_core.outputs import ChatGeneration
 from langchain_core.prompts import ChatPromptTemplate
 
 from repairllm import Outcome, RepairFailed, SchemaError
@@ -167,6 +168,21 @@ def test_message_content_blocks_are_read() -> None:
         ]
     )
     assert RepairingOutputParser(Person).invoke(message) == ANN
+
+
+@pytest.mark.parametrize(
+    "content",
+    [[{"type": "text", "text": None}], [{"type": "text", "text": 5}]],
+    ids=["text-none", "text-a-number"],
+)
+def test_content_that_is_not_text_is_no_reply_not_a_value(content: Any) -> None:
+    # str() of the block's None would read as null, a valid value of an optional type.
+    message = AIMessage(content=content)
+    parser = RepairingOutputParser(int | None)
+    with pytest.raises(OutputParserException, match="no JSON"):
+        parser.parse_result([ChatGeneration(message=message)])
+    with pytest.raises(OutputParserException, match="no JSON"):
+        parser.invoke(message)
 
 
 def test_batch_and_async_invoke() -> None:
