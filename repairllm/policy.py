@@ -8,7 +8,7 @@ coerced, renamed, dropped or completed), ``DEFAULT`` and ``LENIENT``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -86,6 +86,7 @@ class Policy:
     costs: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.on_ambiguity not in ("first", "fail"):
             raise ConfigError(f"on_ambiguity must be 'first' or 'fail', not {self.on_ambiguity!r}")
         if self.fuzzy_keys is not None and not 0.0 < self.fuzzy_keys <= 1.0:
@@ -101,6 +102,29 @@ class Policy:
                     f"unknown rule(s) in {name}: {sorted(unknown)}; "
                     f"known rules: {sorted(RULE_COSTS)}"
                 )
+
+    def _check_types(self) -> None:
+        """Refuse a field of the wrong type here, not as a TypeError mid-repair."""
+        for name in ("align", "coerce", "drop_extra", "fill_defaults", "loose_numbers"):
+            _expect(name, getattr(self, name), bool)
+        for name in ("accept_truncated", "complete_cut_values", "json_repair", "prose_answers"):
+            _expect(name, getattr(self, name), bool)
+        _expect("max_depth", self.max_depth, int)
+        _expect("max_candidates", self.max_candidates, int)
+        _expect("max_fixes", self.max_fixes, int, optional=True)
+        _expect("fuzzy_keys", self.fuzzy_keys, float, optional=True)
+        _expect("max_cost", self.max_cost, float, optional=True)
+        if isinstance(self.forbid, str) or not isinstance(self.forbid, Collection):
+            raise ConfigError(
+                f"forbid must be a set of rule names, not {type(self.forbid).__name__}"
+            )
+        if not isinstance(self.costs, Mapping):
+            raise ConfigError(
+                f"costs must be a mapping of rule name to cost, not {type(self.costs).__name__}"
+            )
+        for rule, cost in self.costs.items():
+            if isinstance(cost, bool) or not isinstance(cost, int | float) or cost != cost:
+                raise ConfigError(f"the cost of {rule!r} must be a number, not {cost!r}")
 
     def cost(self, rule: str) -> float:
         """The cost of one application of ``rule`` (a :class:`~repairllm.rules.Rule` or
@@ -120,6 +144,22 @@ class Policy:
     def replace(self, **changes: object) -> Policy:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _expect(name: str, value: object, kind: type, *, optional: bool = False) -> None:
+    """``value`` is a ``kind`` (a float field takes an int; no number field takes a bool
+    or NaN), or ``None`` where ``optional``."""
+    if value is None and optional:
+        return
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    if not ok:
+        allowed = f"{kind.__name__} or None" if optional else kind.__name__
+        raise ConfigError(f"Policy.{name} must be {allowed}, not {value!r}")
 
 
 STRICT = Policy(

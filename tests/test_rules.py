@@ -76,6 +76,29 @@ def test_a_policy_naming_an_unknown_rule_is_refused(fields: dict[str, Any]) -> N
         rl.Policy(**fields)
 
 
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"max_depth": "5"}, "max_depth"),
+        ({"max_depth": None}, "max_depth"),
+        ({"max_candidates": 2.5}, "max_candidates"),
+        ({"max_cost": "x"}, "max_cost"),
+        ({"fuzzy_keys": "0.5"}, "fuzzy_keys"),
+        ({"align": "no"}, "align"),
+        ({"forbid": "trailing_comma"}, "forbid"),
+        ({"forbid": None}, "forbid"),
+        ({"costs": None}, "costs"),
+        ({"costs": {"trailing_comma": "x"}}, "trailing_comma"),
+    ],
+    ids=lambda v: "-".join(f"{k}={v[k]!r}" for k in v) if isinstance(v, dict) else None,
+)
+def test_a_policy_field_of_the_wrong_type_is_refused(fields: dict[str, Any], named: str) -> None:
+    # Each was a TypeError in the middle of a repair, or (forbid as one string) an
+    # error naming its letters as unknown rules.
+    with pytest.raises(rl.ConfigError, match=named):
+        rl.Policy(**fields)
+
+
 def test_a_policy_prices_rules_by_name_or_member() -> None:
     policy = rl.Policy(costs={"trailing_comma": 0.5, Rule.COERCE: 0.0})
     assert policy.cost(Rule.TRAILING_COMMA) == policy.cost("trailing_comma") == 0.5

@@ -8,6 +8,7 @@ the limit both the guided and the tolerant tier give up and the error says why.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_the_default_limit_refuses_what_it_would_take_seconds_to_read() -> None:
         rl.repair(_unquoted(6000))
 
 
-@pytest.mark.parametrize("bad", [0, -1])
-def test_a_limit_below_one_is_a_config_error(bad: int) -> None:
+@pytest.mark.parametrize("bad", [0, -1, "10", 1.5, True, float("nan")])
+def test_a_limit_below_one_or_not_an_integer_is_a_config_error(bad: Any) -> None:
     with pytest.raises(rl.ConfigError, match="max_fixes"):
         rl.DEFAULT.replace(max_fixes=bad)
