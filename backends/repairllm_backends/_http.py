@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import re
 import sys
 import threading
 import time
@@ -36,6 +37,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from repairllm.backend import redact_text
+from repairllm.errors import ConfigError
 
 __all__ = [
     "SECRETS",
@@ -44,6 +46,7 @@ __all__ = [
     "StreamDeadlines",
     "async_deadline",
     "bound_transports",
+    "checked_url",
     "current_deadline",
     "protect_logs",
     "shared_ssl_context",
@@ -417,6 +420,30 @@ def _redact_field(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
 
 SECRETS = SecretsFilter()
 """The one filter every driver registers its secrets with."""
+
+
+def checked_url(url: str, what: str = "base_url", *, host_required: bool = True) -> str:
+    """``url`` when it is an http(s) server address; else a ConfigError saying why.
+
+    Checked when a driver is made: a bad port or an unclosed IPv6 bracket was a
+    ValueError from the URL parser, and another scheme (or none) a "lost the
+    connection" at the first request.
+    """
+    try:
+        split = urllib.parse.urlsplit(url)
+        split.port  # noqa: B018 - reading it checks the port
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        if split.scheme.lower() not in ("http", "https"):
+            problem = "it must start with http:// or https://"
+        elif host_required and not split.hostname:
+            problem = "it names no host"
+        else:
+            return url
+    # A password in the address stays out of the message.
+    shown = re.sub(r"//[^/@]*@", "//***@", url)
+    raise ConfigError(f"{what} {shown!r} is not a server address: {problem}")
 
 
 def url_secrets(url: str) -> list[str]:

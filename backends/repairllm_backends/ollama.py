@@ -57,6 +57,7 @@ from ._http import (
     StreamDeadlines,
     async_deadline,
     bound_transports,
+    checked_url,
     current_deadline,
     protect_logs,
     shared_ssl_context,
@@ -814,6 +815,8 @@ def _parse_host(host: str | None) -> str:
         port = {"http": 80, "https": 443}.get(scheme.lower(), _DEFAULT_PORT)
     else:
         scheme, rest, port = "http", host, _DEFAULT_PORT
+    # No host means 127.0.0.1 (":11434"), but the scheme and the port must be usable.
+    checked_url(f"{scheme}://{rest}", "base_url (or OLLAMA_HOST)", host_required=False)
     split = urllib.parse.urlsplit(f"{scheme}://{rest}")
     try:
         hostname = split.hostname or "127.0.0.1"

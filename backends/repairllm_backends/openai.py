@@ -56,6 +56,7 @@ from ._http import (
     StreamDeadlines,
     async_deadline,
     bound_transports,
+    checked_url,
     current_deadline,
     protect_logs,
     shared_ssl_context,
@@ -177,7 +178,7 @@ class OpenAIBackend(Backend):
                 "the openai driver needs base_url= (for example http://127.0.0.1:8080/v1) "
                 f"or preset= (one of {', '.join(sorted(PRESETS))})"
             )
-        self.base_url = url.rstrip("/")
+        self.base_url = checked_url(url.rstrip("/"))
         # A hosted preset pointed somewhere else (a local server behind the
         # "openai" name, say) is no longer the hosted service: no key is needed.
         self.hosted = bool(p and p.key_required and _same_origin(self.base_url, p.base_url))

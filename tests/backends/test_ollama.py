@@ -489,8 +489,14 @@ def test_ollama_host_is_the_default_base_url(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize(
     "fields",
-    [{"model": ""}, {"model": MODEL, "timeout": 0}, {"model": MODEL, "base_url": "http://h:x"}],
-    ids=["no-model", "zero-timeout", "bad-port"],
+    [
+        {"model": ""},
+        {"model": MODEL, "timeout": 0},
+        {"model": MODEL, "base_url": "http://h:x"},
+        {"model": MODEL, "base_url": "http://[::1"},
+        {"model": MODEL, "base_url": "ftp://h"},
+    ],
+    ids=["no-model", "zero-timeout", "bad-port", "unclosed-ipv6", "not-http"],
 )
 def test_bad_fields_are_config_errors(fields: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):

@@ -7,6 +7,7 @@ import asyncio
 import importlib.util
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -845,6 +846,25 @@ def test_hosted_preset_without_key_names_the_variable(monkeypatch: pytest.Monkey
     monkeypatch.setenv("DEEPSEEK_API_KEY", "")  # empty counts as unset
     with pytest.raises(MissingKey):
         OpenAIBackend(preset="deepseek", model="deepseek-chat")
+
+
+@pytest.mark.parametrize(
+    ("base_url", "says"),
+    [
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("http://127.0.0.1:99999/v1", "Port out of range"),
+        ("ftp://127.0.0.1/v1", "http:// or https://"),
+        ("127.0.0.1:8080/v1", "http:// or https://"),
+        ("http://", "no host"),
+        ("http://user:hunter2@[::1", "Invalid IPv6 URL"),
+    ],
+    ids=["unclosed-ipv6", "port-out-of-range", "not-http", "no-scheme", "no-host", "password"],
+)
+def test_a_base_url_that_is_no_server_address_is_a_config_error(base_url: str, says: str) -> None:
+    # A ValueError from the URL parser, or "lost the connection" at the first request.
+    with pytest.raises(ConfigError, match=re.escape(says)) as info:
+        OpenAIBackend(preset="llamacpp", base_url=base_url)
+    assert "hunter2" not in str(info.value)
 
 
 def test_hosted_preset_needs_a_model(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -354,6 +354,11 @@ def test_two_unnamed_targets_of_the_same_model_do_not_overwrite_each_other(
         ),
         (["--backend", "scripted", "--concurrency", "0"], "at least 1"),
         (["--backend", "scripted", "--set", "oops"], "KEY=VALUE"),
+        # The real drivers check their address when made, before any task is sent.
+        (["--target", "llamacpp:m@http://[::1"], "Invalid IPv6 URL"),
+        (["--target", "llamacpp:m@http://127.0.0.1:99999/v1"], "Port out of range"),
+        (["--target", "llamacpp@ftp://127.0.0.1/v1"], "http:// or https://"),
+        (["--target", "ollama:m@http://[::1"], "Invalid IPv6 URL"),
     ],
     ids=[
         "target-and-backend",
@@ -364,6 +369,10 @@ def test_two_unnamed_targets_of_the_same_model_do_not_overwrite_each_other(
         "concurrency-count",
         "concurrency-zero",
         "bad-set",
+        "unclosed-ipv6",
+        "port-out-of-range",
+        "not-http",
+        "ollama-unclosed-ipv6",
     ],
 )
 def test_a_wrong_command_is_one_line_and_exit_1(
@@ -373,6 +382,7 @@ def test_a_wrong_command_is_one_line_and_exit_1(
     err = capsys.readouterr().err
     assert says in err
     assert "Traceback" not in err
+    assert "internal error" not in err
     assert not list(tmp_path.glob("*.json"))
 
 
