@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import NoJSONFound, RepairFailed, RepairLLMError
+from ..errors import ConfigError, NoJSONFound, RepairFailed, RepairLLMError
 from ..ledger import Issue
 from ..outcome import Outcome
 from ..pipeline import run
 from ..policy import Policy, resolve_policy
-from ..prompts import PromptForm, feedback_message, instruction
+from ..prompts import PROMPT_FORMS, PromptForm, feedback_message, instruction
 from ..schema import Schema, compile_schema
 
 __all__ = ["Repairer"]
@@ -34,7 +34,14 @@ class Repairer:
 
     @classmethod
     def of(cls, target: Any, policy: Policy | str | None, form: PromptForm) -> Repairer:
-        """Compile ``target`` and resolve ``policy`` now, so a bad one fails at construction."""
+        """Compile ``target`` and resolve ``policy`` now, so a bad one fails at construction.
+
+        Raises:
+            SchemaError: the schema is unusable.
+            ConfigError: the policy or the prompt form is unknown.
+        """
+        if not isinstance(form, str) or form not in PROMPT_FORMS:
+            raise ConfigError(f"prompt_form must be one of {', '.join(PROMPT_FORMS)}, not {form!r}")
         schema = compile_schema(target) if target is not None else None
         return cls(schema, resolve_policy(policy), form)
 

@@ -68,7 +68,7 @@ class RepairingOutputParser(BaseTransformOutputParser[T]):  # type: ignore[misc,
 
     Raises:
         SchemaError: the schema is unusable (at construction, not at the first reply).
-        ConfigError: the policy is unknown.
+        ConfigError: the policy or the prompt form is unknown.
     """
 
     target: Any = None
@@ -135,8 +135,11 @@ class RepairingOutputParser(BaseTransformOutputParser[T]):  # type: ignore[misc,
             "prompt_form": prompt_form,
             "outcome": outcome,
         }
+        # First: a bad schema, policy or prompt form is our error, not the model's
+        # ValidationError of a field.
+        repairer = Repairer.of(target, policy, prompt_form)
         super().__init__(**fields, **kwargs)
-        self._repairer = Repairer.of(target, policy, prompt_form)
+        self._repairer = repairer
 
     # -- the parser contract -----------------------------------------------------------
 

@@ -95,7 +95,7 @@ def repairing_function(
 
     Raises:
         SchemaError: the schema is unusable (now, not at the first reply).
-        ConfigError: the policy is unknown.
+        ConfigError: the policy or the prompt form is unknown.
     """
     repairer = Repairer.of(schema, policy, prompt_form)
 

@@ -27,7 +27,7 @@ from langchain_core.output_parsers import PydanticOutputParser
 from langchain_core.outputs import ChatGeneration
 from langchain_core.prompts import ChatPromptTemplate
 
-from repairllm import Outcome, RepairFailed, SchemaError
+from repairllm import ConfigError, Outcome, RepairFailed, SchemaError
 from repairllm.adapters.langchain import RepairingOutputParser
 
 
@@ -245,6 +245,13 @@ def test_partial_parse_result_never_raises() -> None:
 def test_an_unusable_schema_fails_at_construction() -> None:
     with pytest.raises(SchemaError):
         RepairingOutputParser({"type": "no-such-type"})
+
+
+@pytest.mark.parametrize("form", ["nope", None])
+def test_an_unknown_prompt_form_fails_at_construction(form: Any) -> None:
+    # A KeyError at get_format_instructions, or pydantic's ValidationError of the field.
+    with pytest.raises(ConfigError, match="prompt_form"):
+        RepairingOutputParser(Person, prompt_form=form)
 
 
 def test_output_type_is_the_model() -> None:

@@ -24,7 +24,7 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, Text
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
 
-from repairllm import NoJSONFound, Outcome, RepairFailed, SchemaError
+from repairllm import ConfigError, NoJSONFound, Outcome, RepairFailed, SchemaError
 from repairllm.adapters.pydantic_ai import instructions, repaired, repairing_function
 
 
@@ -193,3 +193,12 @@ def test_a_streamed_run_gives_the_repaired_value() -> None:
 def test_an_unusable_schema_fails_at_construction() -> None:
     with pytest.raises(SchemaError):
         repaired({"type": "no-such-type"})
+
+
+@pytest.mark.parametrize("form", ["nope", None])
+def test_an_unknown_prompt_form_fails_at_construction(form: Any) -> None:
+    # It was a KeyError at the first reply that needed feedback, inside the agent's run.
+    with pytest.raises(ConfigError, match="prompt_form"):
+        repaired(Person, prompt_form=form)
+    with pytest.raises(ConfigError, match="prompt_form"):
+        instructions(Person, form)
