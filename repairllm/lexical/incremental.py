@@ -125,6 +125,7 @@ class IncrementalParser:
         self._fallback_len = 0
         self._fallback_value: Any = None
         self._repaired_len = 0  # the buffer length the fallback value was repaired from
+        self._fallback_growth = 2  # how many times longer the buffer must be for the next
         self._root_start = 0
         # The fallback's own bracket count, which knows both quote characters.
         self._fb_pos = 0
@@ -591,13 +592,14 @@ class IncrementalParser:
         self._fb_open = member
 
     def _fallback_due(self, final: bool) -> bool:
-        """Whether a snapshot is due: the buffer has doubled since the last, or it ended.
+        """Whether a snapshot is due: the buffer has doubled since the last (grown
+        fourfold, after a repair that failed), or it ended.
 
         The repair itself waits for :meth:`snapshot`, so a caller that only wants to
         know where the value ends (``generate``) never pays for it; repairing only
         doubled buffers keeps the total work linear.
         """
-        if not final and len(self.text) < 2 * self._fallback_len:
+        if not final and len(self.text) < self._fallback_growth * self._fallback_len:
             return False
         # Once the value is complete, what follows it is not repaired along with it.
         self._fallback_len = max(self._fb_pos if self.complete else len(self.text), 1)
@@ -606,8 +608,12 @@ class IncrementalParser:
     def _fallback_snapshot(self) -> Any:
         if self._repaired_len != self._fallback_len:
             self._repaired_len = self._fallback_len
+            # A prefix that could not be repaired rarely becomes repairable by growing:
+            # the next try waits for four times the text, not two.
+            self._fallback_growth = 4
             with contextlib.suppress(RepairLLMError, LexicalError):
                 self._fallback_value = self._repair(self.text[: self._fallback_len])
+                self._fallback_growth = 2
         return self._fallback_value
 
     def _repair(self, text: str) -> Any:

@@ -11,6 +11,7 @@ snapshot never changes afterwards.
 from __future__ import annotations
 
 import copy
+import itertools
 import time
 from typing import Any
 
@@ -226,3 +227,32 @@ def test_nesting_past_the_lexical_limit_leaves_strict_reading() -> None:
     past.feed("]" * (limit + 1))
     assert past.close()
     assert past.end == 2 * (limit + 1)
+
+
+class _Counting(IncrementalParser):
+    """Counts the fallback's repairs, which succeed or fail as told."""
+
+    def __init__(self, fail: bool) -> None:
+        super().__init__()
+        self.fail = fail
+        self.repairs: list[int] = []
+
+    def _repair(self, text: str) -> Any:
+        self.repairs.append(len(text))
+        if self.fail:
+            raise incremental.LexicalError("no")
+        return super()._repair(text)
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_failed_fallback_repair_waits_for_four_times_the_text(fail: bool) -> None:
+    parser = _Counting(fail)
+    text = "[" + "{a: 1}, " * 20_000
+    for i in range(0, len(text), 64):
+        if parser.feed(text[i : i + 64]):
+            parser.snapshot()
+    assert parser.fallback
+    lengths = parser.repairs
+    growth = [b / a for a, b in itertools.pairwise(lengths)]
+    assert min(growth) >= (4 if fail else 2)
+    assert len(lengths) >= 3
