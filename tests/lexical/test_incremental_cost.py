@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from repairllm.lexical import incremental
+from repairllm.lexical.errors import LexicalError
 from repairllm.lexical.incremental import IncrementalParser
 
 
@@ -240,7 +241,7 @@ class _Counting(IncrementalParser):
     def _repair(self, text: str) -> Any:
         self.repairs.append(len(text))
         if self.fail:
-            raise incremental.LexicalError("no")
+            raise LexicalError("no")
         return super()._repair(text)
 
 
