@@ -59,8 +59,21 @@ class CallOptions:
     stop_at_value: bool = True
 
     def __post_init__(self) -> None:
+        from .prompts import PROMPT_FORMS
+
+        for name in ("retries", "continuations", "transient_retries"):
+            count = getattr(self, name)
+            if isinstance(count, bool) or not isinstance(count, int):
+                raise InvalidInput(f"{name} must be an int, not {count!r}")
         if self.retries < 0 or self.continuations < 0 or self.transient_retries < 0:
             raise InvalidInput("retries, continuations and transient_retries must be >= 0")
+        backoff = self.backoff
+        if isinstance(backoff, bool) or not isinstance(backoff, int | float) or not backoff >= 0:
+            raise InvalidInput(f"backoff must be a number of seconds >= 0, not {backoff!r}")
+        if self.prompt_form not in PROMPT_FORMS:
+            raise InvalidInput(
+                f"prompt_form must be one of {', '.join(PROMPT_FORMS)}, not {self.prompt_form!r}"
+            )
         if self.mode not in MODES:
             raise InvalidInput(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if (self.mode, self.native) in (("json", False), ("prompt", True)):

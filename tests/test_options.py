@@ -43,6 +43,43 @@ def test_negative_counts_are_refused(field: str) -> None:
             rl.repairing(None, retries=-1)
 
 
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"retries": "2"}, "retries"),
+        ({"retries": None}, "retries"),
+        ({"retries": True}, "retries"),
+        ({"transient_retries": None}, "transient_retries"),
+        ({"continuations": 1.5}, "continuations"),
+        ({"backoff": -1}, "backoff"),
+        ({"backoff": float("nan")}, "backoff"),
+        ({"backoff": "1"}, "backoff"),
+        ({"prompt_form": "nope"}, "prompt_form"),
+    ],
+    ids=str,
+)
+def test_options_of_the_wrong_type_are_refused(fields: dict[str, Any], named: str) -> None:
+    # They were TypeErrors (a count compared with 0), a KeyError when the prompt was
+    # built (stream_items), or accepted (call_tools' listing fell back to a skeleton).
+    with pytest.raises(rl.InvalidInput, match=named):
+        CallOptions(**fields)
+
+
+def test_call_tools_and_stream_items_refuse_an_unknown_prompt_form() -> None:
+    with pytest.raises(rl.InvalidInput, match="prompt_form"):
+        rl.call_tools(_Never(), "q", {"f": {"type": "object"}}, prompt_form="nope")  # type: ignore[call-overload]
+    with pytest.raises(rl.InvalidInput, match="prompt_form"):
+        list(rl.stream_items(_Never(), "q", list[int], prompt_form="nope"))  # type: ignore[arg-type]
+
+
+class _Never(rl.Backend):
+    name = "never"
+    supports_tools = True
+
+    def _chat(self, messages: Any, options: Any) -> Any:
+        raise AssertionError("no request is sent with options that are refused")
+
+
 def test_options_are_frozen_and_keyword_only() -> None:
     call = CallOptions(retries=1)
     with pytest.raises(dataclasses.FrozenInstanceError):
