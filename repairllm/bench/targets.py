@@ -52,7 +52,8 @@ class Target:
     label: str | None = None
 
     def __post_init__(self) -> None:
-        if len(set(self.urls)) != len(self.urls):
+        # The drivers drop a trailing "/": ".../v1" and ".../v1/" are one server.
+        if len({url.rstrip("/") for url in self.urls}) != len(self.urls):
             raise ConfigError(
                 f"{self.describe()} names a server twice; give each address once "
                 "(--concurrency lets one server take several tasks at a time)"

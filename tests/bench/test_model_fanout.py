@@ -131,8 +131,17 @@ def test_a_target_names_driver_model_servers_and_card(text: str, want: Target) -
         ("llamacpp:@http://a:1/v1", "model after ':' is empty"),
         ("my name=hf", "NAME is letters"),
         ("llamacpp@http://a:1/v1,http://a:1/v1", "names a server twice"),
+        ("llamacpp@http://a:1/v1,http://a:1/v1/", "names a server twice"),
     ],
-    ids=["empty", "no-scheme", "empty-url", "empty-model", "bad-name", "same-server"],
+    ids=[
+        "empty",
+        "no-scheme",
+        "empty-url",
+        "empty-model",
+        "bad-name",
+        "same-server",
+        "same-server-with-a-slash",
+    ],
 )
 def test_a_target_written_wrong_says_what_and_shows_the_form(text: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says) as caught:
