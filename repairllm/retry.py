@@ -37,7 +37,16 @@ from tenacity import (
 
 from . import observe
 from .attempt import Attempt
-from .backend import Backend, Chunk, Completion, Message, Messages, Usage, refuses_structured
+from .backend import (
+    Backend,
+    Chunk,
+    Completion,
+    Message,
+    Messages,
+    Usage,
+    checked_reply,
+    refuses_structured,
+)
 from .errors import (
     BackendError,
     InvalidInput,
@@ -509,10 +518,11 @@ async def _asend(backend: Backend, request: _Request, plan: _Plan) -> Completion
     try:
         for _ in range(3):  # the form asked for, and up to two fallbacks (tools, JSON mode)
             try:
-                result: Completion = await AsyncRetrying(**_retry_args(plan, request.attempt))(
+                result: object = await AsyncRetrying(**_retry_args(plan, request.attempt))(
                     _acaller(backend, plan), request.messages, **request.options
                 )
-                return result
+                # A driver's own achat (HTTP drivers, async fakes) skips chat's check.
+                return checked_reply(result, backend.name)
             except BackendError as exc:
                 if not _without_native(request, exc, plan):
                     raise

@@ -522,3 +522,18 @@ def test_an_integer_past_64_bits_in_calls_written_in_content_is_read() -> None:
     big = 123456789012345678901234567890
     llm = Scripted([f'[{{"name": "count", "arguments": {{"n": {big}}}}}]'])
     assert rl.call_tools(llm, "q", {"count": Count}) == [rl.ToolUse("count", Count(n=big))]
+
+
+class AsyncReturns(Returns):
+    """A driver with its own achat, as the HTTP drivers have, that returns anything."""
+
+    async def achat(self, messages: Any, **options: Any) -> Any:
+        return self.reply
+
+
+def test_a_reply_outside_the_contract_from_a_drivers_own_achat_is_a_bad_response() -> None:
+    reply = Completion("", tool_calls=(ToolCall("search", {"query": "q"}),))  # type: ignore[arg-type]
+    with pytest.raises(rl.BadResponse, match="arguments"):
+        asyncio.run(rl.acall_tools(AsyncReturns(reply), "q", TOOLS, retries=0))
+    with pytest.raises(rl.BadResponse, match="Completion was due"):
+        asyncio.run(rl.agenerate(AsyncReturns(None), "q", Search, mode="tools", retries=0))
