@@ -32,10 +32,13 @@ for users with their own client; the backend functions are thin wrappers around 
 
 from __future__ import annotations
 
+import json
 import typing
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 from . import observe
 from .align import align
@@ -144,8 +147,15 @@ class _Items:
         """Read ``list[Item]``, an array JSON Schema, or the schema of one item."""
         if schema is list:
             schema = list[Any]
-        if typing.get_origin(schema) is list:
-            args = typing.get_args(schema)
+        listed = schema
+        if typing.get_origin(schema) is typing.Annotated:
+            # conlist(int, max_length=3), Annotated[list[int], Len(...)]: the list's own
+            # constraints are the array's; its elements are of the inner list's type.
+            listed = typing.get_args(schema)[0]
+            if listed is list:
+                listed = list[Any]
+        if typing.get_origin(listed) is list:
+            args = typing.get_args(listed)
             return cls(compile_schema(schema), compile_schema(args[0] if args else Any), False)
         if isinstance(schema, (dict, bool, Schema)):
             root = schema.root if isinstance(schema, Schema) else schema
@@ -176,6 +186,14 @@ class _Items:
         return data, schema.issues(data, node)
 
 
+def _canonical(value: Any) -> str:
+    """``value`` as JSON with sorted keys: equal elements give equal text."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
+    except TypeError:  # a lone surrogate, an integer past 64 bits
+        return json.dumps(value, sort_keys=True, default=str)
+
+
 # -- the reader ---------------------------------------------------------------------------
 
 
@@ -196,6 +214,7 @@ class _ItemReader:
         # an object that is no wrapper, None until its first member has begun.
         self.wrapper: str | None = None
         self.unwrap: list[Fix] = []
+        self.seen: set[str] = set()  # the elements so far as JSON, for uniqueItems
 
     def push(self, piece: str | Chunk) -> Iterator[StreamedItem]:
         """Read one chunk; the elements it completed."""
@@ -309,10 +328,30 @@ class _ItemReader:
         except RecursionError:
             issues = [Issue("", "the element nests too deeply to align and validate")]
         issues = issues + _policy_issues(ledger, parsed or Parsed(data, []), policy)
+        issues += self._list_issues(index, data)
         if issues:
             under = tuple(Issue(f"/{index}{i.path}", i.message, i.expected, i.got) for i in issues)
             return StreamedItem(index, None, ledger, under, data)
         return StreamedItem(index, value, ledger, (), data)
+
+    def _list_issues(self, index: int, data: Any) -> list[Issue]:
+        """What the list's own ``maxItems`` and ``uniqueItems`` say of element ``index``:
+        each element is checked alone, so these are checked here, as it arrives."""
+        root = self.items.array.root
+        if not isinstance(root, dict):
+            return []
+        issues = []
+        most = root.get("maxItems")
+        if isinstance(most, int) and not isinstance(most, bool) and index >= most:
+            issues.append(
+                Issue("", f"the list may hold at most {most} element(s); this is one more")
+            )
+        if root.get("uniqueItems") is True:
+            key = _canonical(data)
+            if key in self.seen:
+                issues.append(Issue("", "the list's elements must be unique; this one repeats one"))
+            self.seen.add(key)
+        return issues
 
     def _spans(self) -> Iterator[StreamedItem]:
         """The fallback's elements: each span the bracket count closed, repaired alone."""

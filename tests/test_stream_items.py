@@ -6,9 +6,10 @@ import asyncio
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
+from annotated_types import Len
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
@@ -234,6 +235,32 @@ def test_arepair_items_refuses_what_is_not_an_async_iterable(chunks: Any) -> Non
 
     with pytest.raises(rl.InvalidInput, match="async iterable"):
         asyncio.run(collect())
+
+
+@pytest.mark.parametrize(
+    ("schema", "bad"),
+    [
+        ({"type": "array", "items": {"type": "integer"}, "maxItems": 2}, [2, 3]),
+        ({"type": "array", "items": {"type": "integer"}, "uniqueItems": True}, [1]),
+        ({"type": "array", "items": {"type": "object"}, "uniqueItems": True}, [1]),
+    ],
+    ids=["max-items", "unique-items", "unique-objects-in-any-key-order"],
+)
+def test_the_lists_own_limits_are_checked_as_elements_arrive(schema: Any, bad: list[int]) -> None:
+    # Each element was checked alone, so a list past maxItems or with a repeat came
+    # out with every element ok.
+    text = '[{"a": 1, "b": 2}, {"b": 2, "a": 1}]' if "object" in str(schema) else "[1, 1, 2, 3]"
+    got = list(rl.repair_items(pieces(text, 3), schema))
+    assert [i.index for i in got if not i.ok] == bad
+    assert all(i.value is None for i in got if not i.ok)
+
+
+def test_a_constrained_list_type_is_a_list_not_an_item_type() -> None:
+    # Annotated[list[int], ...] was read as the type of one element: each 1 became [1].
+    schema = Annotated[list[int], Len(0, 2)]
+    got = list(rl.repair_items(["[1, 2, 3]"], schema))
+    assert [(i.value, i.ok) for i in got] == [(1, True), (2, True), (None, False)]
+    assert "at most 2" in got[2].issues[0].message
 
 
 def test_elements_are_aligned_one_by_one_with_their_own_ledger() -> None:
