@@ -145,7 +145,8 @@ class _Items:
     @classmethod
     def of(cls, schema: Any) -> _Items:
         """Read ``list[Item]``, an array JSON Schema, or the schema of one item."""
-        if schema is list:
+        if schema is list or schema is None:
+            # None is "any JSON" here as everywhere (repair, stream), not a list of nulls.
             schema = list[Any]
         listed = schema
         if typing.get_origin(schema) is typing.Annotated:
@@ -507,7 +508,8 @@ def repair_items(
     Args:
         chunks: the reply, piece by piece.
         schema: ``list[Item]``, an array JSON Schema, or the schema of one element
-            (a pydantic model, a type, or a JSON Schema that is not an array).
+            (a pydantic model, a type, or a JSON Schema that is not an array);
+            ``None`` takes elements of any JSON value.
         on_invalid: ``"yield"`` an invalid or cut element as a record (``ok`` false,
             with its issues) and read on, or ``"raise"`` :class:`ItemFailed`.
         policy: the repair policy for each element.

@@ -255,6 +255,12 @@ def test_the_lists_own_limits_are_checked_as_elements_arrive(schema: Any, bad: l
     assert all(i.value is None for i in got if not i.ok)
 
 
+def test_no_schema_takes_elements_of_any_value() -> None:
+    # None was the type of each element: every element came out "Input should be null".
+    got = list(rl.repair_items(['[1, "a", {"b": null}]'], None))
+    assert [(i.value, i.ok) for i in got] == [(1, True), ("a", True), ({"b": None}, True)]
+
+
 def test_a_constrained_list_type_is_a_list_not_an_item_type() -> None:
     # Annotated[list[int], ...] was read as the type of one element: each 1 became [1].
     schema = Annotated[list[int], Len(0, 2)]
