@@ -81,6 +81,12 @@ SHAPES: tuple[Shape, ...] = (
     Shape("close_braces", lambda n: "}" * n),
     Shape("list_of_ones", lambda n: _fill("1,", n, head="["), note="1 MB of [1, (cut)"),
     Shape("nested_ones", lambda n: _fill("[1,", n)),
+    Shape("ones_dense_bad", lambda n: _fill("1,1.,", n, head="["), note="a failed run per element"),
+    Shape(
+        "ones_bad_tail",
+        lambda n: _fill("1,", n, head="[", tail="1.,]"),
+        note="a number run that is not strict at its end, looked for again per element",
+    ),
     Shape("commas", lambda n: _fill(",", n, head="[")),
     Shape("many_objects", lambda n: _fill('{"a":1} ', n)),
     Shape("many_bad_objects", lambda n: _fill("{a:1} ", n)),
@@ -130,6 +136,12 @@ SHAPES: tuple[Shape, ...] = (
         lambda n: _fill("x", n, head='{"a": "', tail='"}'),
         "stream",
         "the buffer copied at every chunk",
+    ),
+    Shape(
+        "stream_ones_bad_tail",
+        lambda n: _fill("1,", n, head="[", tail="1.,1]"),
+        "stream",
+        "a number run that is not strict at its end, looked for again per element",
     ),
     Shape("stream_spaces", lambda n: _fill(" ", n, tail="[1]"), "stream", "lstrip per chunk"),
     Shape(

@@ -41,7 +41,7 @@ from ..policy import resolve_policy
 from . import parse
 from .errors import LexicalError
 from .strict import may_hold_big_int, space_end
-from .tokens import AFTER, COLON, KEY, VALUE
+from .tokens import AFTER, COLON, KEY, VALUE, number_run
 
 __all__ = ["IncrementalParser"]
 
@@ -62,10 +62,6 @@ _START = re.compile(r"[{\[]")
 _THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
 _WORDS = {"true": True, "false": False, "null": None}
 # Text after a number or word that may still belong to it ("-3" + "e2", "nul" + "l").
-# Two or more numbers in a row, each with its comma (so none of them is still growing).
-_NUMBER_RUN = re.compile(
-    r"(?:[ \t\r\n]*-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?[ \t\r\n]*,){2,}"
-)
 _GROWING_TAIL = re.compile(r"[0-9.eE+\-a-z]*")
 _GROWING = re.compile(r"-?[0-9.eE+-]*|t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?")
 # What keeps an unmatched number-like tail growing (``_GROWING``'s first alternative).
@@ -126,6 +122,7 @@ class IncrementalParser:
         self._fallback_value: Any = None
         self._repaired_len = 0  # the buffer length the fallback value was repaired from
         self._fallback_growth = 2  # how many times longer the buffer must be for the next
+        self._no_run_before = 0  # a number run looked for and not found reaches this far
         self._root_start = 0
         # The fallback's own bracket count, which knows both quote characters.
         self._fb_pos = 0
@@ -362,10 +359,14 @@ class IncrementalParser:
                 self._string_from = -1
             else:
                 frame = self._stack[-1]
-                if frame.state == VALUE and frame.container.__class__ is list:
-                    run = _NUMBER_RUN.match(text, pos)
-                    if run is not None and self._take_numbers(frame, run.group()):
-                        pos = run.end()
+                if (
+                    frame.state == VALUE
+                    and pos >= self._no_run_before
+                    and frame.container.__class__ is list
+                ):
+                    run_end, self._no_run_before, values = number_run(text, pos)
+                    if values is not None and self._take_numbers(frame, text, pos, run_end, values):
+                        pos = run_end
                         changed = True
                         continue
                 match = _TOKEN.match(text, pos)
@@ -467,16 +468,18 @@ class IncrementalParser:
         frame.state = AFTER
         return True
 
-    def _take_numbers(self, frame: _Frame, run: str) -> bool:
-        """Append a run of numbers, each with its comma, to the open array at once.
+    def _take_numbers(
+        self, frame: _Frame, text: str, start: int, end: int, values: list[Any]
+    ) -> bool:
+        """Append a run of numbers (``text[start:end]``, each with its comma) to the open
+        array at once.
 
         What a token at a time would do, without a Python step per number (a megabyte
         of ``[1,1,1,...`` streamed took 1.5 s); integers past 64 bits, which orjson
         would read as floats, go the token path.
         """
-        if may_hold_big_int(run):
+        if may_hold_big_int(text[start:end]):
             return False
-        values = orjson.loads("[" + run.rstrip(" \t\r\n")[:-1] + "]")
         container = frame.container
         assert isinstance(container, list)
         container.extend(values)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
+
+import orjson
 
 from ..rules import Rule
 
@@ -256,3 +259,40 @@ def next_key(
             if found >= 0 and (best is None or found < best):
                 best = found
     return best
+
+
+# What a run of numbers and commas may hold, as one character class: matching it costs a
+# C step per character, where a pattern of repeated groups grew faster than the text.
+_NUMBERISH = re.compile(r"[-+0-9.eE, \t\r\n]*")
+# How far one look for a run goes: a long run is taken in pieces of about this size.
+_RUN_WINDOW = 1 << 16
+
+
+def number_run(text: str, pos: int) -> tuple[int, int, list[Any] | None]:
+    """Two or more strictly valid numbers from ``pos``, each followed by its comma.
+
+    Returns:
+        ``(end, again, values)``: ``end`` is just past the run's last comma and
+        ``values`` its numbers, or ``end == pos`` and ``values`` None when there is no
+        such run; a caller does not look again before ``again``. A look costs at most
+        the window it reads, and is either paid for by a run of at least an eighth of
+        it, or ``again`` is the end of the window, which the caller reads element by
+        element: the looking stays linear in all, whatever the text.
+    """
+    window = _NUMBERISH.match(text, pos, pos + _RUN_WINDOW)
+    scanned = window.end() if window is not None else pos
+    last = text.rfind(",", pos, scanned)
+    if last < 0 or text.find(",", pos, last) < 0:
+        return pos, scanned, None
+    try:
+        return last + 1, scanned, orjson.loads("[" + text[pos:last] + "]")
+    except orjson.JSONDecodeError as exc:
+        # ``1, 2, 3., 4,``: the numbers before the one orjson stopped in still make a
+        # run, worth taking if it is long; the caller reads the bad one and looks again.
+        bad = pos + exc.pos - 1
+    last = text.rfind(",", pos, bad)
+    if last < 0 or text.find(",", pos, last) < 0 or 8 * (last - pos) < scanned - pos:
+        return pos, scanned, None
+    after_bad = text.find(",", bad, scanned)
+    again = after_bad + 1 if after_bad >= 0 else scanned
+    return last + 1, again, orjson.loads("[" + text[pos:last] + "]")

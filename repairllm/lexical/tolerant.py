@@ -46,16 +46,13 @@ from .tokens import (
     json_string,
     next_key,
     normalise_number,
+    number_run,
     prev_nonspace,
     starts_literal,
     strip_escapes,
 )
 
 _NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
-# Two or more strictly valid numbers in a row, each followed by its comma.
-_NUMBER_RUN = re.compile(
-    r"(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?[ \t\r\n]*,[ \t\r\n]*){2,}"
-)
 _DQ_VALID = re.compile(r'"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"')
 _UNQUOTED_KEY = re.compile(r"[^\s:,{}\[\]\"']+(?:[ \t]+[^\s:,{}\[\]\"']+)*(?=[ \t]*[:=])")
 _PLACEHOLDER_START = ".<e\u2026"
@@ -126,6 +123,7 @@ class Tolerant:
         self.layout_escapes = False  # a \n outside strings was read as a line break
         self.lookahead = self.n  # characters strings may scan past a quoted inner name
         self.costs: dict[str, float] = {}  # the policy's cost of each rule met so far
+        self.no_run_before = 0  # a number run looked for and not found reaches this far
 
     # -- bookkeeping
 
@@ -219,11 +217,17 @@ class Tolerant:
             ):
                 raise TrailingProse(pos)
             if state == VALUE:
-                run = _NUMBER_RUN.match(text, pos) if frame.kind == "[" else None
-                if run is not None and self.numbers_as_written(frame):
-                    pos = self.number_run(run.group(), pos, frame)
-                else:
-                    pos = self.value(pos)
+                if (
+                    frame.kind == "["
+                    and pos >= self.no_run_before
+                    and (text[pos].isdigit() or text[pos] == "-")
+                    and self.numbers_as_written(frame)
+                ):
+                    end, self.no_run_before, _values = number_run(text, pos)
+                    if end > pos:
+                        pos = self.number_run(text[pos:end], pos, frame)
+                        continue
+                pos = self.value(pos)
             elif state == AFTER:
                 pos = self.after(pos, frame)
             elif state == KEY:
@@ -303,16 +307,16 @@ class Tolerant:
 
         What the per-element path would do, without a Python step per element (a
         megabyte of ``[1,1,1,...`` took 1.4 s): the run is copied as it is, the last
-        comma kept apart so that a trailing comma can still be dropped.
+        comma (``run`` ends with it) kept apart so that a trailing comma can still be
+        dropped.
         """
-        body = run.rstrip(" \t\r\n")
-        self.out.append(body[:-1])
+        self.out.append(run[:-1])
         frame.comma_at = len(self.out)
         self.out.append(",")
         frame.member_at = frame.comma_at
         frame.after_comma = True
-        frame.index += body.count(",")
-        return pos + len(body)
+        frame.index += run.count(",")
+        return pos + len(run)
 
     def complete(self) -> None:
         if not self.stack:

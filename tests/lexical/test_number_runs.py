@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import repairllm as rl
 from repairllm.lexical.incremental import IncrementalParser
+from repairllm.lexical.tokens import number_run
 from repairllm.lexical.tolerant import Tolerant
 
 P = pytest.param
@@ -94,7 +95,7 @@ numbers = st.one_of(
 def _steps(text: str, cuts: list[int], bulk: bool) -> list[Any]:
     parser = IncrementalParser()
     if not bulk:
-        parser._take_numbers = lambda frame, run: False  # type: ignore[method-assign]
+        parser._take_numbers = lambda *args: False  # type: ignore[method-assign]
     points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
     steps: list[Any] = []
     for a, b in itertools.pairwise(points):
@@ -117,3 +118,32 @@ def test_streamed_number_runs_give_the_same_snapshots(
 ) -> None:
     text = json.dumps(value, separators=(separator, ": "))
     assert _steps(text, cuts, bulk=True) == _steps(text, cuts, bulk=False)
+
+
+# -- looking for a run ------------------------------------------------------------------------
+
+
+def test_a_run_ends_at_its_last_comma() -> None:
+    end, again, values = number_run("1, 2, 3, 4]", 0)
+    assert (end, values) == (len("1, 2, 3,"), [1, 2, 3])
+    assert again >= end
+
+
+def test_one_number_is_no_run() -> None:
+    assert number_run("1, x", 0)[2] is None
+    assert number_run('"a", 1', 0)[2] is None
+
+
+def test_a_long_run_with_a_bad_number_is_taken_up_to_it() -> None:
+    text = "1," * 100 + "2.,3,4,"
+    end, again, values = number_run(text, 0)
+    assert values == [1] * 100
+    assert end == 200  # the bad "2." is read element by element ...
+    assert again == 203  # ... and the next look starts after it
+
+
+def test_a_short_run_before_a_bad_number_is_left_to_the_elements() -> None:
+    text = "1,2,3.," + "4," * 100
+    end, again, values = number_run(text, 0)
+    assert (end, values) == (0, None)
+    assert again == len(text)  # none of this window is looked at again
