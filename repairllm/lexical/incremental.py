@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import orjson
 
@@ -62,6 +63,12 @@ _START = re.compile(r"[{\[]")
 _THINK_END = re.compile(r"</think\s*>", re.IGNORECASE)
 _WORDS = {"true": True, "false": False, "null": None}
 # Text after a number or word that may still belong to it ("-3" + "e2", "nul" + "l").
+# What the fallback's bracket count skips: outside strings, inside each kind of string.
+_PLAIN_RUN = cast("Callable[[str, int], re.Match[str]]", re.compile(r"[^\"'{}\[\]]*").match)
+_QUOTED_RUN = {
+    '"': cast("Callable[[str, int], re.Match[str]]", re.compile(r'[^"\\]*').match),
+    "'": cast("Callable[[str, int], re.Match[str]]", re.compile(r"[^'\\\n]*").match),
+}
 _GROWING_TAIL = re.compile(r"[0-9.eE+\-a-z]*")
 _GROWING = re.compile(r"-?[0-9.eE+-]*|t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?")
 # What keeps an unmatched number-like tail growing (``_GROWING``'s first alternative).
@@ -522,29 +529,41 @@ class IncrementalParser:
             self._count_members()
             return
         text = self.text
+        n = len(text)
         depth, quote, escape = self._fb_depth, self._fb_quote, self._fb_escape
-        for i in range(self._fb_pos, len(text)):
-            ch = text[i]
+        i = self._fb_pos
+        # The characters that matter are few: runs of the others are skipped by one C
+        # match each, not a Python step per character.
+        while i < n:
             if quote:
-                if escape:
+                if escape:  # the character after a backslash that ended the last chunk
                     escape = False
-                elif ch == "\\":
+                    i += 1
+                    continue
+                i = _QUOTED_RUN[quote](text, i).end()
+                if i >= n:
+                    break
+                if text[i] == "\\":
                     escape = True
-                elif ch == quote or (ch == "\n" and quote == "'"):
-                    # A newline ends a single-quoted "string": it was an apostrophe.
+                else:  # its closing quote, or a newline: a single quote was an apostrophe
                     quote = ""
-            elif ch in "\"'":
+                i += 1
+                continue
+            i = _PLAIN_RUN(text, i).end()
+            if i >= n:
+                break
+            ch = text[i]
+            i += 1
+            if ch in "\"'":
                 quote = ch
             elif ch in "{[":
                 depth += 1
-            elif ch in "}]":
+            else:
                 depth -= 1
                 if depth <= 0:
                     self.complete = True
-                    self._fb_pos = i + 1
                     break
-        else:
-            self._fb_pos = len(text)
+        self._fb_pos = min(i, n)
         self._fb_depth, self._fb_quote, self._fb_escape = depth, quote, escape
 
     def _count_members(self) -> None:
@@ -595,8 +614,8 @@ class IncrementalParser:
         self._fb_open = member
 
     def _fallback_due(self, final: bool) -> bool:
-        """Whether a snapshot is due: the buffer has doubled since the last (grown
-        fourfold, after a repair that failed), or it ended.
+        """Whether a snapshot is due: the buffer has doubled since the last (grown four
+        to sixteen times, after repairs that failed), or it ended.
 
         The repair itself waits for :meth:`snapshot`, so a caller that only wants to
         know where the value ends (``generate``) never pays for it; repairing only
@@ -612,8 +631,9 @@ class IncrementalParser:
         if self._repaired_len != self._fallback_len:
             self._repaired_len = self._fallback_len
             # A prefix that could not be repaired rarely becomes repairable by growing:
-            # the next try waits for four times the text, not two.
-            self._fallback_growth = 4
+            # the next try waits for four times the text, not two, and each failure in
+            # a row doubles the wait (to sixteen times).
+            self._fallback_growth = min(2 * self._fallback_growth, 16)
             with contextlib.suppress(RepairLLMError, LexicalError):
                 self._fallback_value = self._repair(self.text[: self._fallback_len])
                 self._fallback_growth = 2

@@ -16,6 +16,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from repairllm.lexical import incremental
 from repairllm.lexical.errors import LexicalError
@@ -246,7 +248,7 @@ class _Counting(IncrementalParser):
 
 
 @pytest.mark.parametrize("fail", [False, True])
-def test_a_failed_fallback_repair_waits_for_four_times_the_text(fail: bool) -> None:
+def test_failed_fallback_repairs_wait_for_ever_more_text(fail: bool) -> None:
     parser = _Counting(fail)
     text = "[" + "{a: 1}, " * 20_000
     for i in range(0, len(text), 64):
@@ -255,5 +257,47 @@ def test_a_failed_fallback_repair_waits_for_four_times_the_text(fail: bool) -> N
     assert parser.fallback
     lengths = parser.repairs
     growth = [b / a for a, b in itertools.pairwise(lengths)]
-    assert min(growth) >= (4 if fail else 2)
     assert len(lengths) >= 3
+    if not fail:
+        assert min(growth) >= 2
+    else:  # four times, then eight, then sixteen
+        assert all(g >= w for g, w in zip(growth, (4, 8, 16, 16), strict=False))
+
+
+def _brackets_one_by_one(text: str) -> int | None:
+    """Where the fallback's bracket count ends the value, a character at a time."""
+    depth, quote, escape = 0, "", False
+    for i, ch in enumerate(text):
+        if quote:
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == quote or (ch == "\n" and quote == "'"):
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth <= 0:
+                return i + 1
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet="{}[]\"'\\\nab :,", max_size=60),
+    st.lists(st.integers(0, 100), max_size=8),
+)
+def test_the_fallback_finds_the_end_where_a_character_at_a_time_does(
+    body: str, cuts: list[int]
+) -> None:
+    text = "{a: " + body  # not strict JSON: the parser is in its fallback at once
+    parser = IncrementalParser()
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    for a, b in itertools.pairwise(points):
+        parser.feed(text[a:b])
+    assert parser.fallback
+    assert parser.end == _brackets_one_by_one(text)
