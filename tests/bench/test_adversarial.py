@@ -41,7 +41,9 @@ def test_time_grows_linearly(shape: Shape) -> None:
     if large < _NEGLIGIBLE:
         return
     growth = large / max(small, 1e-6)
-    if growth > MAX_GROWTH:
+    for _ in range(3):  # a busy machine's hiccup is not growth: measure again, keep the best
+        if growth <= MAX_GROWTH:
+            break
         small = min(small, _time(shape, size))
         large = min(large, _time(shape, 10 * size))
         growth = large / max(small, 1e-6)
