@@ -225,7 +225,7 @@ class Tolerant:
                 ):
                     end, self.no_run_before, _values = number_run(text, pos)
                     if end > pos:
-                        pos = self.number_run(text[pos:end], pos, frame)
+                        pos = self.take_numbers(text[pos:end], pos, frame)
                         continue
                 pos = self.value(pos)
             elif state == AFTER:
@@ -302,7 +302,7 @@ class Tolerant:
         types = self.types_here()
         return "string" not in types or bool(types & {"number", "integer"})
 
-    def number_run(self, run: str, pos: int, frame: _Frame) -> int:
+    def take_numbers(self, run: str, pos: int, frame: _Frame) -> int:
         """Take a run of strictly valid numbers, each with its comma, in one step.
 
         What the per-element path would do, without a Python step per element (a
