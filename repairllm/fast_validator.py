@@ -55,7 +55,7 @@ import orjson
 
 from .keywords import ONE_SCHEMA, SCHEMA_LIST, SCHEMA_MAP
 
-__all__ = ["FastValidator", "build", "fast_validation", "is_enabled"]
+__all__ = ["FastValidator", "build", "fast_validation", "fits", "is_enabled"]
 
 _enabled = os.environ.get("REPAIRLLM_FAST_VALIDATION", "1").strip().lower() not in (
     "0",
@@ -128,6 +128,8 @@ _RS_FORMATS = frozenset(
 _CONTENT = frozenset({"contentMediaType", "contentEncoding", "contentSchema"})
 _PATTERN_PROPERTIES = frozenset({"patternProperties"})
 _UNEVALUATED = frozenset({"unevaluatedProperties"})
+#: The deepest nesting handed to jsonschema-rs: the most ``orjson.dumps`` writes.
+MAX_DEPTH = 254
 _NODE_KEY = "x-repairllm-node"
 _NODE_URI = "urn:repairllm:node"
 
@@ -156,6 +158,14 @@ def _constant(verdict: bool) -> Callable[[Any], bool]:
     return check
 
 
+def fits(text: str) -> bool:
+    """Whether the value ``orjson.loads`` reads from ``text`` can go to jsonschema-rs as it
+    is: such a value holds only string keys, no lone surrogate and integers of 64 bits at
+    most (orjson refuses the rest), so only its depth is in doubt, and valid JSON nested
+    ``d`` deep has at least ``d`` opening brackets in ``2 * d`` characters."""
+    return len(text) <= 2 * MAX_DEPTH or text.count("{") + text.count("[") <= MAX_DEPTH
+
+
 class FastValidator:
     """One compiled jsonschema-rs validator with python-jsonschema's semantics.
 
@@ -163,18 +173,36 @@ class FastValidator:
     when python-jsonschema must answer instead.
     """
 
-    __slots__ = ("_check", "_context")
+    __slots__ = ("_check", "_context", "_voids", "direct")
 
-    def __init__(self, check: Callable[[Any], bool], context: _Context) -> None:
+    def __init__(self, check: Callable[[Any], bool], context: _Context, voids: bool) -> None:
         self._check = check
         self._context = context
+        # Whether a keyword of python-jsonschema's runs inside the check and may raise,
+        # voiding the verdict; without one, what jsonschema-rs says stands.
+        self._voids = voids
+        #: The bare jsonschema-rs check, where its verdict needs nothing around it (no
+        #: Python keyword that may void it): for a caller that has checked the value with
+        #: :func:`fits` and catches what a format checker raises; ``None`` elsewhere.
+        self.direct: Callable[[Any], bool] | None = None if voids else check
 
-    def is_valid(self, value: Any) -> bool | None:
-        """The verdict on ``value``, or ``None`` where python-jsonschema must give it."""
-        try:
-            orjson.dumps(value)
-        except (TypeError, orjson.JSONEncodeError):
-            return None
+    def is_valid(self, value: Any, read_from: str | None = None) -> bool | None:
+        """The verdict on ``value``, or ``None`` where python-jsonschema must give it.
+
+        ``read_from``: the text ``orjson.loads`` read ``value`` from, when it did; if it
+        :func:`fits`, the check that the value is fit for jsonschema-rs (a
+        serialization, a third of the whole on a short reply) is left out.
+        """
+        if read_from is None or not fits(read_from):
+            try:
+                orjson.dumps(value)
+            except (TypeError, orjson.JSONEncodeError):
+                return None
+        if not self._voids:
+            try:
+                return self._check(value)
+            except Exception:  # as below
+                return None
         _raised.error = None
         try:
             verdict = self._check(value)
@@ -222,12 +250,24 @@ class _Context:
         if not self.rewrite:
             for name in ("patternProperties", "additionalProperties"):
                 self.keywords[name] = _python_keyword(cls, name, py_validator)
+        self.python_keywords = frozenset(self.keywords) - {_PATTERN_KEY, "pattern"}
         self.drop = _CONTENT | _foreign(cls)
         self.root = self.document(root)
         if isinstance(self.root, dict) and "$schema" in self.root:
             # python-jsonschema falls back to 2020-12 for a $schema it does not know;
             # jsonschema-rs would refuse it.
             self.root["$schema"] = cls.META_SCHEMA["$schema"]
+        self.voids = self.runs_python(root)
+
+    def runs_python(self, node: Any) -> bool:
+        """Whether one of python-jsonschema's keywords (which may raise) may run where
+        ``node`` is checked: its name anywhere in the document, reached by ``$ref`` or
+        not, counts (a property of that name too, at the cost of some speed)."""
+        try:
+            text = orjson.dumps(node)
+        except (TypeError, orjson.JSONEncodeError):
+            return True
+        return any(b'"%s"' % name.encode() in text for name in self.python_keywords)
 
     def document(self, node: Any) -> Any:
         """``node`` as jsonschema-rs is to read it (a copy; see :func:`_rewritten`)."""
@@ -248,7 +288,7 @@ class _Context:
 
     def compile_node(self, node: Any) -> FastValidator | None:
         if isinstance(node, bool):
-            return FastValidator(_constant(node), self)
+            return FastValidator(_constant(node), self, False)
         if not isinstance(node, dict) or not isinstance(self.root, dict):
             return None
         if self.rewrite and _has_keywords(node, _PATTERN_PROPERTIES):
@@ -263,7 +303,7 @@ class _Context:
             rs = self.compile({"$ref": f"{_NODE_URI}#/{_NODE_KEY}"}, registry)
         except Exception:
             return None
-        return FastValidator(rs.is_valid, self)
+        return FastValidator(rs.is_valid, self, self.voids or self.runs_python(node))
 
 
 def build(root: Any, py_validator: Any) -> FastValidator | None:
@@ -286,7 +326,7 @@ def build(root: Any, py_validator: Any) -> FastValidator | None:
     except Exception:
         # A custom metaschema, a $ref into another document ...
         return None
-    return FastValidator(rs.is_valid, context)
+    return FastValidator(rs.is_valid, context, context.voids)
 
 
 # -- the parts of the set-up ---------------------------------------------------------

@@ -16,6 +16,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pydantic
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +25,7 @@ from hypothesis import strategies as st
 import repairllm as rl
 from repairllm.bench.agreement import disagreements, edge_values, mutate, reread
 from repairllm.bench.instances import GenerationError, make_instances
-from repairllm.fast_validator import _PRECHECKS, fast_validation
+from repairllm.fast_validator import _PRECHECKS, fast_validation, fits
 from repairllm.schema import Schema, compile_schema
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,6 +227,54 @@ def test_the_fast_verdict_is_python_jsonschemas(schema: Any, value: Any, valid: 
     assert compiled._fast.is_valid(value) is valid
     assert compiled.validator.is_valid(value) is valid
     assert compiled.is_valid(value) is valid
+
+
+@pytest.mark.parametrize(("schema", "value", "valid"), AGREE.values(), ids=AGREE.keys())
+def test_a_value_read_by_orjson_gets_the_same_verdict(schema: Any, value: Any, valid: bool) -> None:
+    # The path of a reply that is valid JSON: no check that the value fits jsonschema-rs,
+    # and the bare Rust check where no Python keyword runs.
+    text = orjson.dumps(value).decode()
+    compiled = rl.compile_schema(schema)
+    assert compiled.is_valid(orjson.loads(text), read_from=text) is valid
+    if valid:
+        assert rl.repair(text, schema) == orjson.loads(text)
+
+
+def test_a_reply_nested_past_the_limit_is_checked_by_python_jsonschema() -> None:
+    # orjson reads 300 levels; jsonschema-rs is not given them, whatever the path.
+    text = "[" * 300 + "]" * 300
+    assert not fits(text)
+    assert fits("[" * 254 + "]" * 254)
+    assert fits("[" * 100 + " " * 2000 + "]" * 100)  # long, but shallow
+    assert rl.compile_schema({"type": "array"}).is_valid(orjson.loads(text), read_from=text)
+    assert not rl.compile_schema({"maxItems": 0}).is_valid(orjson.loads(text), read_from=text)
+    assert rl.repair(text, {"type": "array"}) == orjson.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("schema", "direct"),
+    [
+        ({"type": "object", "properties": {"a": {"pattern": "^a$"}}}, True),
+        ({"type": "object", "properties": {"a": {"format": "date"}}}, True),
+        # python-jsonschema's own multipleOf may raise, which voids the verdict
+        ({"type": "object", "properties": {"a": {"multipleOf": 0.5}}}, False),
+        ({"patternProperties": {"^a": {}}, "additionalProperties": False}, False),
+        # anywhere in the document: a $ref may reach it under any name
+        ({"x": {"multipleOf": 2}, "properties": {"a": {"$ref": "#/x"}}}, False),
+    ],
+)
+def test_the_bare_rust_check_only_where_no_python_keyword_runs(schema: Any, direct: bool) -> None:
+    assert (rl.compile_schema(schema).direct_check is not None) is direct
+
+
+def test_a_pydantic_schema_has_no_bare_rust_check() -> None:
+    class Person(pydantic.BaseModel):
+        name: str
+
+    compiled = rl.compile_schema(Person)
+    assert compiled._fast is not None
+    assert compiled.direct_check is None  # pydantic validates (and builds the instance)
+    assert rl.repair('{"name": "Ann"}', Person) == Person(name="Ann")
 
 
 DECLINED = {
