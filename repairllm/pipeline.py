@@ -252,7 +252,7 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
         nonlocal best_invalid, best_cost, settled
         extract_fixes = _extraction_fixes(raw, cand, policy)
         result = _evaluate(raw, cand, extract_fixes, parsed, schema, policy)
-        if schema is not None and (result.issues or any(f.stage == "align" for f in result.ledger)):
+        if schema is not None and _reread(parsed, result):
             # The cheap tiers read the text without the schema; let it settle the reading.
             reread = parse_with_schema(cand.text, schema, policy)
             if reread is not None and reread.value != parsed.value:
@@ -412,17 +412,43 @@ def _evaluate(
     issues: list[Issue] = []
     if schema is not None:
         try:
-            value, issues = schema.validate(data)
-            if issues and policy.align:
-                data, align_fixes = align(data, schema, policy)
-                ledger.extend(align_fixes)
+            if policy.align and schema.adapter is None:
+                # The issues of the value before alignment would not be kept: only ask
+                # python-jsonschema (slow, for its wording) about the aligned one.
+                if not schema.is_valid(data):
+                    data, align_fixes = align(data, schema, policy)
+                    ledger.extend(align_fixes)
+                    value, issues = schema.validate(data)
+            else:
                 value, issues = schema.validate(data)
+                if issues and policy.align:
+                    data, align_fixes = align(data, schema, policy)
+                    ledger.extend(align_fixes)
+                    value, issues = schema.validate(data)
         except RecursionError:
             raise RepairFailed(
                 raw, message="the value nests too deeply to align and validate"
             ) from None
     issues = issues + _policy_issues(ledger, parsed, policy)
     return Outcome(value, ledger, cand, issues, raw, data, parsed.truncated, cand.rank)
+
+
+def _reread(parsed: Parsed, result: Outcome) -> bool:
+    """Whether the schema may read the candidate's text better than the cheap tiers did.
+
+    Not where their reading needed no lexical fix and aligned to a valid value without
+    turning a number into text: strictly valid JSON has one reading but for a number
+    where the schema wants a string (``1.10`` stays ``"1.10"``, not ``"1.1"``).
+    """
+    if result.issues or parsed.fixes:
+        return result.issues != [] or any(f.stage == "align" for f in result.ledger)
+    return any(
+        f.stage == "align"
+        and isinstance(f.after, str)
+        and isinstance(f.before, (int, float))
+        and not isinstance(f.before, bool)
+        for f in result.ledger
+    )
 
 
 def _better(a: Outcome, b: Outcome) -> bool:

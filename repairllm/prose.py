@@ -33,8 +33,11 @@ _LABEL_LINE = regex.compile(
 _MAX_PROSE = 4000
 
 
+_NOT_WORD = regex.compile(r"[\W_]+")
+
+
 def _key(text: str) -> str:
-    return regex.sub(r"[\W_]+", "", text).casefold()
+    return _NOT_WORD.sub("", text).casefold()
 
 
 def read_prose(text: str, schema: Schema) -> tuple[Any, str] | None:

@@ -231,3 +231,27 @@ def test_stream_steps_never_raise_and_end_in_one_final_value(pieces: list[str]) 
         return
     assert [s.done for s in steps].count(True) == 1
     assert steps[-1].done
+
+
+# -- valid JSON the schema reads: a number where a string is wanted keeps its text ----
+
+TEXT_NUMBER = {
+    "type": "object",
+    "properties": {"version": {"type": "string"}, "n": {"type": "integer"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "schema", "expected"),
+    [
+        ('{"version": 1.10, "n": "3"}', TEXT_NUMBER, {"version": "1.10", "n": 3}),
+        ('{"version": 1.5e3}', TEXT_NUMBER, {"version": "1.5e3"}),
+        ('{"v": 1.10}', {"properties": {"v": {"enum": ["1.10", "2.0"]}}}, {"v": "1.10"}),
+    ],
+)
+def test_a_number_where_text_is_wanted_keeps_the_digits_it_was_written_with(
+    text: str, schema: Any, expected: Any
+) -> None:
+    # Strictly valid JSON, so the cheap tiers read 1.10 as 1.1; the schema's reading
+    # of the text is asked for whenever alignment turned a number into text.
+    assert rl.repair(text, schema) == expected
