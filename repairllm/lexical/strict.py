@@ -98,15 +98,14 @@ def exceeds_int_digits(exc: ValueError) -> bool:
     return "integer string conversion" in str(exc)
 
 
-# After DIGITS_TO_ZERO: an exponent of three digits or more, the only way a number
-# short enough to pass the big-integer guard can overflow a double (1e999 -> inf).
-_BIG_EXPONENTS = (b"0e000", b"0E000", b"0e+000", b"0E+000")
+# More digits in a row than a double's range has (about 1.8e308).
+_DOUBLE_OVERFLOW_DIGITS = NINETEEN_DIGITS * 16
 
 
 def may_overflow(text: str) -> bool:
     """Whether ``text`` may hold a number beyond a double's range (cheap, C speed)."""
     data = text.encode("utf-8", "surrogatepass").translate(DIGITS_TO_ZERO)
-    return big_exponent(text, data) or NINETEEN_DIGITS * 16 in data
+    return big_exponent(text, data) or data.find(_DOUBLE_OVERFLOW_DIGITS) >= 0
 
 
 def big_exponent(text: str, zeroed: bytes) -> bool:
@@ -114,7 +113,13 @@ def big_exponent(text: str, zeroed: bytes) -> bool:
     three digits or more, the way a number too short for the big-integer guard overflows."""
     if "e" not in text and "E" not in text:
         return False
-    return any(pattern in zeroed for pattern in _BIG_EXPONENTS)
+    # Four C searches; a generator over the patterns cost more than all of them.
+    return (
+        zeroed.find(b"0e000") >= 0
+        or zeroed.find(b"0E000") >= 0
+        or zeroed.find(b"0e+000") >= 0
+        or zeroed.find(b"0E+000") >= 0
+    )
 
 
 def infinite_number(value: Any) -> bool:
