@@ -173,18 +173,14 @@ class FastValidator:
     when python-jsonschema must answer instead.
     """
 
-    __slots__ = ("_check", "_context", "_voids", "direct")
+    __slots__ = ("_check", "_context", "_voids")
 
     def __init__(self, check: Callable[[Any], bool], context: _Context, voids: bool) -> None:
         self._check = check
         self._context = context
         # Whether a keyword of python-jsonschema's runs inside the check and may raise,
-        # voiding the verdict; without one, what jsonschema-rs says stands.
+        # voiding the verdict; without one, what jsonschema-rs says stands as it is.
         self._voids = voids
-        #: The bare jsonschema-rs check, where its verdict needs nothing around it (no
-        #: Python keyword that may void it): for a caller that has checked the value with
-        #: :func:`fits` and catches what a format checker raises; ``None`` elsewhere.
-        self.direct: Callable[[Any], bool] | None = None if voids else check
 
     def is_valid(self, value: Any, read_from: str | None = None) -> bool | None:
         """The verdict on ``value``, or ``None`` where python-jsonschema must give it.
@@ -198,19 +194,16 @@ class FastValidator:
                 orjson.dumps(value)
             except (TypeError, orjson.JSONEncodeError):
                 return None
-        if not self._voids:
-            try:
-                return self._check(value)
-            except Exception:  # as below
-                return None
-        _raised.error = None
+        voids = self._voids
+        if voids:
+            _raised.error = None
         try:
             verdict = self._check(value)
         except Exception:
             # A format checker raised (python-jsonschema raises the same), or a value
             # jsonschema-rs refuses.
             return None
-        if _raised.error is not None:
+        if voids and _raised.error is not None:
             _raised.error = None
             return None
         return verdict

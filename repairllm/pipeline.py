@@ -415,16 +415,14 @@ def _evaluate(
             if policy.align and schema.adapter is None:
                 # The issues of the value before alignment would not be kept: only ask
                 # python-jsonschema (slow, for its wording) about the aligned one.
-                if not schema.is_valid(data):
-                    data, align_fixes = align(data, schema, policy)
-                    ledger.extend(align_fixes)
-                    value, issues = schema.validate(data)
+                misaligned = not schema.is_valid(data)
             else:
                 value, issues = schema.validate(data)
-                if issues and policy.align:
-                    data, align_fixes = align(data, schema, policy)
-                    ledger.extend(align_fixes)
-                    value, issues = schema.validate(data)
+                misaligned = bool(issues) and policy.align
+            if misaligned:
+                data, align_fixes = align(data, schema, policy)
+                ledger.extend(align_fixes)
+                value, issues = schema.validate(data)
         except RecursionError:
             raise RepairFailed(
                 raw, message="the value nests too deeply to align and validate"
@@ -440,8 +438,10 @@ def _reread(parsed: Parsed, result: Outcome) -> bool:
     turning a number into text: strictly valid JSON has one reading but for a number
     where the schema wants a string (``1.10`` stays ``"1.10"``, not ``"1.1"``).
     """
-    if result.issues or parsed.fixes:
-        return result.issues != [] or any(f.stage == "align" for f in result.ledger)
+    if result.issues:
+        return True
+    if parsed.fixes:
+        return any(f.stage == "align" for f in result.ledger)
     return any(
         f.stage == "align"
         and isinstance(f.after, str)

@@ -261,11 +261,6 @@ class Schema:
         # jsonschema-rs answers "is it valid?"; python-jsonschema writes the issues and
         # answers where jsonschema-rs cannot (see repairllm.fast_validator).
         self._fast = fast_validator.build(root, self.validator)
-        #: jsonschema-rs's bare check of the whole schema where its verdict alone is the
-        #: schema's (see :attr:`FastValidator.direct`; pydantic validates for an adapter).
-        self.direct_check = (
-            self._fast.direct if self._fast is not None and adapter is None else None
-        )
         self._fast_sub: dict[int, tuple[Any, FastValidator | None]] = {}
 
     # -- navigation --------------------------------------------------------------------
@@ -459,13 +454,6 @@ class Schema:
         the rest. ``value`` must be JSON: no NaN or infinity. ``read_from``: the text
         ``orjson.loads`` read ``value`` from, if it did (see :meth:`FastValidator.is_valid`).
         """
-        if read_from is not None and node is None:
-            check = self.direct_check
-            if check is not None and fast_validator.is_enabled() and fast_validator.fits(read_from):
-                try:
-                    return check(value)
-                except Exception:  # a format checker raised: let python-jsonschema say so
-                    pass
         fast = self._fast_validator(node)
         if fast is not None:
             verdict = fast.is_valid(value, read_from)
