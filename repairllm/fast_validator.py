@@ -55,7 +55,7 @@ import orjson
 
 from .keywords import ONE_SCHEMA, SCHEMA_LIST, SCHEMA_MAP
 
-__all__ = ["FastValidator", "build", "fast_validation", "fits", "is_enabled"]
+__all__ = ["SHALLOW_TEXT", "FastValidator", "build", "fast_validation", "fits", "is_enabled"]
 
 _enabled = os.environ.get("REPAIRLLM_FAST_VALIDATION", "1").strip().lower() not in (
     "0",
@@ -130,6 +130,8 @@ _PATTERN_PROPERTIES = frozenset({"patternProperties"})
 _UNEVALUATED = frozenset({"unevaluatedProperties"})
 #: The deepest nesting handed to jsonschema-rs: the most ``orjson.dumps`` writes.
 MAX_DEPTH = 254
+SHALLOW_TEXT = 2 * MAX_DEPTH
+"""Text no longer than this cannot hold JSON nested past MAX_DEPTH (see :func:`fits`)."""
 _NODE_KEY = "x-repairllm-node"
 _NODE_URI = "urn:repairllm:node"
 
@@ -163,7 +165,7 @@ def fits(text: str) -> bool:
     is: such a value holds only string keys, no lone surrogate and integers of 64 bits at
     most (orjson refuses the rest), so only its depth is in doubt, and valid JSON nested
     ``d`` deep has at least ``d`` opening brackets in ``2 * d`` characters."""
-    return len(text) <= 2 * MAX_DEPTH or text.count("{") + text.count("[") <= MAX_DEPTH
+    return len(text) <= SHALLOW_TEXT or text.count("{") + text.count("[") <= MAX_DEPTH
 
 
 class FastValidator:
@@ -173,7 +175,7 @@ class FastValidator:
     when python-jsonschema must answer instead.
     """
 
-    __slots__ = ("_check", "_context", "_voids")
+    __slots__ = ("_check", "_context", "_voids", "bare")
 
     def __init__(self, check: Callable[[Any], bool], context: _Context, voids: bool) -> None:
         self._check = check
@@ -181,6 +183,11 @@ class FastValidator:
         # Whether a keyword of python-jsonschema's runs inside the check and may raise,
         # voiding the verdict; without one, what jsonschema-rs says stands as it is.
         self._voids = voids
+        # jsonschema-rs's own check, where nothing can void its verdict, for the caller
+        # that has done what `is_valid` does first: the value is fit for jsonschema-rs
+        # (see `fits`), and an exception (a format checker may raise) means "ask
+        # python-jsonschema". None where a keyword of python-jsonschema's runs inside.
+        self.bare: Callable[[Any], bool] | None = None if voids else check
 
     def is_valid(self, value: Any, read_from: str | None = None) -> bool | None:
         """The verdict on ``value``, or ``None`` where python-jsonschema must give it.

@@ -13,9 +13,11 @@ from typing import Any, Literal, TypeVar, overload
 
 import orjson
 
+from . import fast_validator
 from .align import align
 from .errors import AmbiguousRepair, InvalidInput, NoJSONFound, RepairFailed
 from .extract import candidates
+from .fast_validator import SHALLOW_TEXT, fits
 from .ledger import Fix, Issue, Ledger
 from .lexical import (
     JsonRepairBudget,
@@ -108,7 +110,7 @@ def repair(
         chosen_policy = PRESETS[policy]
     else:
         chosen_policy = resolve_policy(policy)
-    return _run(text, schema, chosen_policy, bare=not outcome)
+    return _run(text, schema, chosen_policy, not outcome)
 
 
 def run(text: str | bytes, schema: Any = None, policy: Policy | str | None = None) -> Outcome:
@@ -117,27 +119,65 @@ def run(text: str | bytes, schema: Any = None, policy: Policy | str | None = Non
     return outcome
 
 
-def _run(text: str | bytes, schema: Any, policy: Policy, *, bare: bool = False) -> Any:
-    """The :class:`Outcome`, or with ``bare`` its value alone: for the commonest reply,
-    valid JSON that needs nothing, one C parse and one Rust check, and no records, which
-    would cost more than the parse."""
-    # (Calls saved on the way, where they cost a tenth of a short reply's parse.)
+def _run(text: str | bytes, schema: Any, policy: Policy, bare: bool = False) -> Any:
+    """The :class:`Outcome`, or with ``bare`` its value alone.
+
+    The commonest reply, valid JSON that needs nothing, costs one C pass over its bytes,
+    one C parse and (with a schema) one Rust check, and makes no records: on a short
+    reply each Python call or record saved here is worth a tenth of the parse, so this
+    path is written out in one function.
+
+    The C pass finds runs of nineteen digits, which may be integers past 64 bits:
+    orjson reads those as floats without a word, and the strict tier of the lexical
+    stage keeps them exact. A number past a double's range orjson refuses by itself, so
+    the exponents are looked at only then (the strict tier refuses it in words).
+    """
     raw = text if text.__class__ is str else _as_text(text)
     compiled: Schema | None = (
         schema if schema is None or schema.__class__ is Schema else compile_schema(schema)
     )
-    value = _plain_json(raw)
-    if value is _NOT_PLAIN or value is _REFUSED:
-        if raw.startswith("\ufeff"):  # orjson refuses the mark
-            result = _without_bom(raw, compiled, policy)
+    zeroed = raw.encode("utf-8", "surrogatepass").translate(DIGITS_TO_ZERO)
+    if zeroed.find(NINETEEN_DIGITS) >= 0:  # find: a third of what `in` costs here
+        return _not_plain(raw, compiled, policy, bare, refused=False)
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:  # not JSON, an overflow, or a lone surrogate
+        return _not_plain(raw, compiled, policy, bare, refused=not big_exponent(raw, zeroed))
+    final = value
+    if compiled is not None:
+        check = compiled.bare_check
+        if (
+            check is not None
+            and fast_validator.is_enabled()
+            and (len(raw) <= SHALLOW_TEXT or fits(raw))  # the call saved on short text
+        ):
+            try:
+                valid = check(value)
+            except Exception:  # a format checker raised: python-jsonschema answers
+                valid = compiled.is_valid(value, read_from=raw)
+        elif compiled.adapter is None:
+            valid = compiled.is_valid(value, read_from=raw)
         else:
-            result = _search(raw, compiled, policy, refused=value is _REFUSED)
-        return result.value if bare else result
-    fast = _fast_path(raw, compiled, value, bare)
-    if fast is _MISS:
-        result = _search(raw, compiled, policy)
-        return result.value if bare else result
-    return fast
+            final, issues = compiled.validate(value)
+            valid = not issues
+        if not valid:
+            result = _search(raw, compiled, policy)
+            return result.value if bare else result
+    if bare:
+        return final
+    return Outcome(final, Ledger(), Candidate(raw, "whole", 0, 0), [], raw, data=value)
+
+
+def _not_plain(
+    raw: str, schema: Schema | None, policy: Policy, bare: bool, *, refused: bool
+) -> Any:
+    """:func:`_run` for a reply that is not plain JSON: ``refused``, orjson refused it
+    (it was not asked when the reply may hold a big integer)."""
+    if raw.startswith("\ufeff"):  # orjson refuses the mark
+        result = _without_bom(raw, schema, policy)
+    else:
+        result = _search(raw, schema, policy, refused=refused)
+    return result.value if bare else result
 
 
 def _without_bom(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
@@ -149,30 +189,6 @@ def _without_bom(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
     outcome.ledger = Ledger.of([mark], list(outcome.ledger))
     outcome.raw = raw
     return outcome
-
-
-_NOT_PLAIN: Any = object()
-_REFUSED: Any = object()
-_MISS: Any = object()
-
-
-def _plain_json(raw: str) -> Any:
-    """The value of strictly valid JSON ``raw``; ``_REFUSED`` if orjson refused it, or
-    ``_NOT_PLAIN`` if it was not asked (a run of digits that may be a big integer) or
-    refused a number past a double's range.
-
-    The strict tier of the lexical stage reads both: it keeps big integers exact, which
-    orjson turns into floats without a word, and refuses numbers that overflow. One C
-    pass over the bytes finds the digit runs; an overflow orjson refuses by itself, so
-    the exponents are looked at only then.
-    """
-    zeroed = raw.encode("utf-8", "surrogatepass").translate(DIGITS_TO_ZERO)
-    if zeroed.find(NINETEEN_DIGITS) >= 0:  # find: a third of what `in` costs here
-        return _NOT_PLAIN
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:  # not JSON, an overflow, or a lone surrogate
-        return _NOT_PLAIN if big_exponent(raw, zeroed) else _REFUSED
 
 
 def _as_text(text: object) -> str:
@@ -187,24 +203,6 @@ def _as_text(text: object) -> str:
                 "decode it yourself and pass a str"
             ) from exc
     raise InvalidInput(f"repair() needs the reply as str or bytes, not {type(text).__name__}")
-
-
-def _fast_path(raw: str, schema: Schema | None, value: Any, bare: bool) -> Any:
-    """Valid JSON ``raw``, read by orjson as ``value``, that needs nothing (or one
-    validation): its Outcome (``bare``: the value alone), or ``_MISS``."""
-    if schema is None:
-        final = value
-    elif schema.adapter is None:
-        if not schema.is_valid(value, read_from=raw):
-            return _MISS
-        final = value
-    else:
-        final, issues = schema.validate(value)
-        if issues:
-            return _MISS
-    if bare:
-        return final
-    return Outcome(final, Ledger(), Candidate(raw, "whole", 0, 0), [], raw, data=value)
 
 
 def _extraction_fixes(raw: str, cand: Candidate, policy: Policy) -> list[Fix]:

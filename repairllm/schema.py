@@ -261,6 +261,9 @@ class Schema:
         # jsonschema-rs answers "is it valid?"; python-jsonschema writes the issues and
         # answers where jsonschema-rs cannot (see repairllm.fast_validator).
         self._fast = fast_validator.build(root, self.validator)
+        # What the fast path of `repair` calls on valid JSON: jsonschema-rs alone, where
+        # its verdict stands (FastValidator.bare), and pydantic does not build the value.
+        self.bare_check = self._fast.bare if self._fast is not None and adapter is None else None
         self._fast_sub: dict[int, tuple[Any, FastValidator | None]] = {}
 
     # -- navigation --------------------------------------------------------------------

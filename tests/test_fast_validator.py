@@ -264,9 +264,13 @@ def test_a_reply_nested_past_the_limit_is_checked_by_python_jsonschema() -> None
     ],
 )
 def test_the_bare_rust_check_only_where_no_python_keyword_runs(schema: Any, direct: bool) -> None:
-    fast = rl.compile_schema(schema)._fast
+    compiled = rl.compile_schema(schema)
+    fast = compiled._fast
     assert fast is not None
     assert fast._voids is not direct
+    # repair's fast path calls jsonschema-rs itself only where nothing can void it
+    assert (fast.bare is not None) is direct
+    assert (compiled.bare_check is not None) is direct
 
 
 def test_a_pydantic_schema_is_validated_by_pydantic_on_the_fast_path() -> None:
@@ -275,6 +279,8 @@ def test_a_pydantic_schema_is_validated_by_pydantic_on_the_fast_path() -> None:
 
     compiled = rl.compile_schema(Person)
     assert compiled._fast is not None
+    assert compiled._fast.bare is not None
+    assert compiled.bare_check is None  # pydantic builds the value, so it must check it
     assert rl.repair('{"name": "Ann"}', Person) == Person(name="Ann")  # built by pydantic
     assert rl.repair('{"name": "Ann"}', Person, outcome=True).value == Person(name="Ann")
 
@@ -293,6 +299,18 @@ def test_python_jsonschema_answers_what_the_fast_one_declines(schema: Any, value
     compiled = rl.compile_schema(schema)
     assert compiled._fast is not None
     assert compiled._fast.is_valid(value) is None
+
+
+def test_a_format_checker_that_raises_on_the_fast_path_is_python_jsonschemas_verdict() -> None:
+    # The bare Rust check calls the checker, which raises; python-jsonschema then
+    # answers, and raises the same, in the library's own words.
+    compiled = rl.compile_schema({"format": "regex"})
+    assert compiled.bare_check is not None
+    with pytest.raises(rl.SchemaError, match="cannot check this value"):
+        rl.repair('"a{99999999999}"', compiled)
+    assert rl.repair('"a{9}"', compiled) == "a{9}"
+    with pytest.raises(rl.RepairFailed):
+        rl.repair('"("', compiled)
 
 
 NO_FAST = {

@@ -200,9 +200,12 @@ def _load_tool(name: str) -> Tool:
 
         policy, with_schema = _REPAIRLLM_TOOLS[name]
 
+        # The default policy as a caller gets it: by passing none (TOOLS says so).
+        chosen = None if policy == "default" else policy
+
         def call_repairllm(text: str, entry: Entry) -> Any:
             # The compiled schema, as a caller who reuses a schema would pass it.
-            return repair(text, entry.compiled if with_schema else None, policy=policy)
+            return repair(text, entry.compiled if with_schema else None, policy=chosen)
 
         def truncated(text: str, entry: Entry) -> bool:
             schema = entry.compiled if with_schema else None
