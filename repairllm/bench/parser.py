@@ -108,7 +108,8 @@ _DEFINITIONS: Final = {
     "error": "the tool raised (or ran past the time limit)",
     "mb_per_s": "input bytes (UTF-8, 10^6 per MB) / seconds inside the tool calls, "
     "each document's best of its timing calls (the first one, that scores it, then "
-    f"repeat - 1 more back to back, {CLEAN_CALLS} for a clean document), garbage collector off",
+    f"repeat - 1 more back to back, {CLEAN_CALLS} for a clean document), garbage collector "
+    "off; document by document, the tools take turns, so all are timed in the same moments",
     "mb_per_s_first_call": "the same from each document's first call alone, the one "
     "that scores it, in one pass over all documents: caches as the documents before "
     "left them",
@@ -686,6 +687,32 @@ def measure(
     Only the calls are timed, with the garbage collector off; the minimum over a
     document's calls keeps a busy machine's hiccups out of the MB/s.
     """
+    run = score(tool, docs, entries, timeout=timeout, advance=advance)
+    time_calls([run], docs, entries, repeat=repeat, advance=advance)
+    return run.cells
+
+
+@dataclass
+class ToolRun:
+    """One tool's pass over the documents: its outcomes, then its timings."""
+
+    tool: Tool
+    cells: Cells
+    times: list[float]  # per document: the scoring call's time, then the best of all
+    first: list[float]  # per document: the scoring call's time alone
+    timed_out: set[int]
+
+
+def score(
+    tool: Tool,
+    docs: Sequence[Doc],
+    entries: Sequence[Entry],
+    *,
+    timeout: float | None,
+    advance: Callable[[int], None],
+) -> ToolRun:
+    """One call of ``tool`` on every document, under the time limit: the outcomes, and
+    each call's time (the first call, caches as the documents before left them)."""
     cells: Cells = {}
     times = [0.0] * len(docs)
     call = tool.call
@@ -752,47 +779,69 @@ def measure(
                 )
     if docs:
         advance(len(docs) - (len(docs) - 1) // 64 * 64)
+    return ToolRun(tool, cells, times, list(times), timed_out)
+
+
+def time_calls(
+    runs: Sequence[ToolRun],
+    docs: Sequence[Doc],
+    entries: Sequence[Entry],
+    *,
+    repeat: int,
+    advance: Callable[[int], None],
+) -> None:
+    """The timing calls of every tool in ``runs``, into their cells' seconds.
+
+    Document by document, the tools take turns: each makes its calls on the document
+    back to back, then the next tool makes its own. So every tool is timed on a
+    document within the same moment of the run, and a machine whose speed drifts
+    (another job, the clock's boost) moves all tools' figures together and their
+    ratios little; timed one tool after the other, over minutes, the ratios of one run
+    to the next differed by half.
+
+    Back to back, each tool meets a document as it met the one before: in passes over
+    all documents, what a tool did on the damaged documents in between (much, for a
+    repairer; a quick refusal, for a strict parser) decided how cold the caches were
+    for the clean one, and with that a third of a short clean reply's time. A clean
+    document, a few microseconds for the fast tools, gets CLEAN_CALLS calls, where a
+    timer's hiccup and the first call's cold caches weigh least.
+    """
     perf_counter = time.perf_counter
-    # The timing calls of one document run back to back, so that each tool meets a
-    # document as it meets the one before: in passes over all documents, what a tool
-    # did on the damaged documents in between (much, for a repairer; a quick refusal,
-    # for a strict parser) decided how cold the caches were for the clean one, and
-    # with that a third of a short clean reply's time. A clean document, a few
-    # microseconds for the fast tools, gets CLEAN_CALLS of them, where a timer's hiccup
-    # and the first call's cold caches weigh least.
-    first = list(times)
     gc.collect()
     gc.disable()
     try:
         for number, doc in enumerate(docs):
             if number and number % 64 == 0:
-                advance(64 * (repeat - 1))
-            if number in timed_out:
-                continue
+                advance(64 * (repeat - 1) * len(runs))
             entry = entries[doc.entry]
             text = doc.text
-            best = times[number]
-            for _ in range(CLEAN_CALLS if doc.operator == CLEAN else repeat - 1):
-                start = perf_counter()
-                # A bare try costs nothing on the happy path; contextlib.suppress would
-                # add its own overhead to the fast parsers' time.
-                try:  # noqa: SIM105
-                    call(text, entry)
-                except Exception:
-                    pass
-                elapsed = perf_counter() - start
-                if elapsed < best:
-                    best = elapsed
-            times[number] = best
+            calls = CLEAN_CALLS if doc.operator == CLEAN else repeat - 1
+            for run in runs:
+                if number in run.timed_out:
+                    continue
+                call = run.tool.call
+                best = run.times[number]
+                for _ in range(calls):
+                    start = perf_counter()
+                    # A bare try costs nothing on the happy path; contextlib.suppress
+                    # would add its own overhead to the fast parsers' time.
+                    try:  # noqa: SIM105
+                        call(text, entry)
+                    except Exception:
+                        pass
+                    elapsed = perf_counter() - start
+                    if elapsed < best:
+                        best = elapsed
+                run.times[number] = best
     finally:
         gc.enable()
     if docs:
-        advance((len(docs) - (len(docs) - 1) // 64 * 64) * (repeat - 1))
-    for number, doc in enumerate(docs):
-        tally = cells[(doc.operator, doc.style, entries[doc.entry].group)]
-        tally.seconds += times[number]
-        tally.first_seconds += first[number]
-    return cells
+        advance((len(docs) - (len(docs) - 1) // 64 * 64) * (repeat - 1) * len(runs))
+    for run in runs:
+        for number, doc in enumerate(docs):
+            tally = run.cells[(doc.operator, doc.style, entries[doc.entry].group)]
+            tally.seconds += run.times[number]
+            tally.first_seconds += run.first[number]
 
 
 def _timed_call(
@@ -1072,11 +1121,13 @@ def run_parser_bench(
         results: dict[str, dict[str, Any]] = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for tool in loaded:
-                cells = measure(
-                    tool, docs, entries, timeout=timeout, repeat=size.repeat, advance=advance
-                )
-                results[tool.name] = summarize(tool, cells)
+            scored = [
+                score(tool, docs, entries, timeout=timeout, advance=advance) for tool in loaded
+            ]
+            time_calls(scored, docs, entries, repeat=size.repeat, advance=advance)
+            for run in scored:
+                tool = run.tool
+                results[tool.name] = summarize(tool, run.cells)
                 if tool.name in SLOW_VALIDATOR_TOOLS:
                     results[tool.name][SLOW_VALIDATOR_KEY] = without_fast_validation(
                         tool,
