@@ -104,45 +104,33 @@ def repair(
         >>> repair("Sure! ```json\\n{'name': 'Ann', 'age': '31',}\\n```")
         {'name': 'Ann', 'age': '31'}
     """
+    # The commonest reply, valid JSON that needs nothing, costs one C pass over its
+    # bytes, one C parse and (with a schema) one Rust check, and makes no records: on a
+    # short reply each Python call or record saved is worth a tenth of the parse, so
+    # this path is written out here, in the function the caller calls.
+    #
+    # The C pass finds runs of nineteen digits, which may be integers past 64 bits:
+    # orjson reads those as floats without a word, and the strict tier of the lexical
+    # stage keeps them exact. A number past a double's range orjson refuses by itself,
+    # so the exponents are looked at only then (the strict tier refuses it in words).
     if policy is None:
         chosen_policy = DEFAULT
     elif policy.__class__ is str and policy in PRESETS:  # a call saved, on the fast path
         chosen_policy = PRESETS[policy]
     else:
         chosen_policy = resolve_policy(policy)
-    return _run(text, schema, chosen_policy, not outcome)
-
-
-def run(text: str | bytes, schema: Any = None, policy: Policy | str | None = None) -> Outcome:
-    """:func:`repair` returning the :class:`Outcome` always."""
-    outcome: Outcome = _run(text, schema, resolve_policy(policy))
-    return outcome
-
-
-def _run(text: str | bytes, schema: Any, policy: Policy, bare: bool = False) -> Any:
-    """The :class:`Outcome`, or with ``bare`` its value alone.
-
-    The commonest reply, valid JSON that needs nothing, costs one C pass over its bytes,
-    one C parse and (with a schema) one Rust check, and makes no records: on a short
-    reply each Python call or record saved here is worth a tenth of the parse, so this
-    path is written out in one function.
-
-    The C pass finds runs of nineteen digits, which may be integers past 64 bits:
-    orjson reads those as floats without a word, and the strict tier of the lexical
-    stage keeps them exact. A number past a double's range orjson refuses by itself, so
-    the exponents are looked at only then (the strict tier refuses it in words).
-    """
+    bare = not outcome
     raw = text if text.__class__ is str else _as_text(text)
     compiled: Schema | None = (
         schema if schema is None or schema.__class__ is Schema else compile_schema(schema)
     )
     zeroed = raw.encode("utf-8", "surrogatepass").translate(DIGITS_TO_ZERO)
     if zeroed.find(NINETEEN_DIGITS) >= 0:  # find: a third of what `in` costs here
-        return _not_plain(raw, compiled, policy, bare, refused=False)
+        return _not_plain(raw, compiled, chosen_policy, bare, refused=False)
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:  # not JSON, an overflow, or a lone surrogate
-        return _not_plain(raw, compiled, policy, bare, refused=not big_exponent(raw, zeroed))
+        return _not_plain(raw, compiled, chosen_policy, bare, refused=not big_exponent(raw, zeroed))
     final = value
     if compiled is not None:
         check = compiled.bare_check
@@ -161,17 +149,23 @@ def _run(text: str | bytes, schema: Any, policy: Policy, bare: bool = False) -> 
             final, issues = compiled.validate(value)
             valid = not issues
         if not valid:
-            result = _search(raw, compiled, policy)
+            result = _search(raw, compiled, chosen_policy)
             return result.value if bare else result
     if bare:
         return final
     return Outcome(final, Ledger(), Candidate(raw, "whole", 0, 0), [], raw, data=value)
 
 
+def run(text: str | bytes, schema: Any = None, policy: Policy | str | None = None) -> Outcome:
+    """:func:`repair` returning the :class:`Outcome` always."""
+    outcome: Outcome = repair(text, schema, policy=policy, outcome=True)
+    return outcome
+
+
 def _not_plain(
     raw: str, schema: Schema | None, policy: Policy, bare: bool, *, refused: bool
 ) -> Any:
-    """:func:`_run` for a reply that is not plain JSON: ``refused``, orjson refused it
+    """:func:`repair` for a reply that is not plain JSON: ``refused``, orjson refused it
     (it was not asked when the reply may hold a big integer)."""
     if raw.startswith("\ufeff"):  # orjson refuses the mark
         result = _without_bom(raw, schema, policy)
@@ -182,7 +176,7 @@ def _not_plain(
 
 def _without_bom(raw: str, schema: Schema | None, policy: Policy) -> Outcome:
     """A reply that starts with a byte-order mark: read without it, and say so."""
-    outcome: Outcome = _run(raw[1:], schema, policy)
+    outcome: Outcome = repair(raw[1:], schema, policy=policy, outcome=True)
     mark = Fix(
         "extract", Rule.BYTE_ORDER_MARK, "", "\ufeff", None, policy.cost(Rule.BYTE_ORDER_MARK)
     )
