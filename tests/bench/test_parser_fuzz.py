@@ -392,3 +392,36 @@ def test_fill_defaults_fills_only_absent_properties() -> None:
 )
 def test_same_value_is_json_equality(a: Any, b: Any, same: bool) -> None:
     assert bench.same_value(a, b) is same
+
+
+def test_the_tools_are_timed_in_turns_document_by_document() -> None:
+    # Timed one tool after the other, a machine's drifting speed moved one tool's
+    # figures against another's; in turns, all are timed in the same moments.
+    schema = {"type": "object"}
+    entry = bench.Entry("g", "s", schema, compile_schema(schema), validator_for(schema)(schema), [])
+    docs = [
+        bench.Doc(text, json.loads(text), 0, op, "minified", False, len(text))
+        for text, op in (('{"a": 1}', bench.CLEAN), ('{"b": 2}', "trailing_comma"))
+    ]
+    calls: list[tuple[str, str]] = []
+
+    def tool(name: str) -> bench.Tool:
+        def call(text: str, _entry: bench.Entry) -> Any:
+            calls.append((name, text))
+            return json.loads(text)
+
+        return bench.Tool(name, call, "1", (ValueError,))
+
+    runs = [bench.score(tool(n), docs, [entry], timeout=None, advance=lambda _: None) for n in "AB"]
+    assert [run.cells[(bench.CLEAN, "minified", "g")].exact for run in runs] == [1, 1]
+    calls.clear()
+    bench.time_calls(runs, docs, [entry], repeat=3, advance=lambda _: None)
+    clean, damaged = docs[0].text, docs[1].text
+    # each tool's calls on a document back to back, then the next tool's, then the next document
+    expected = [("A", clean)] * bench.CLEAN_CALLS + [("B", clean)] * bench.CLEAN_CALLS
+    expected += [("A", damaged)] * 2 + [("B", damaged)] * 2
+    assert calls == expected
+    for run in runs:
+        seconds = sum(tally.seconds for tally in run.cells.values())
+        first = sum(tally.first_seconds for tally in run.cells.values())
+        assert 0 < seconds <= first  # the best call of each document, at most its first
