@@ -260,12 +260,18 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
         elif best_invalid is None or _better(result, best_invalid):
             best_invalid = result
 
+    several = _wants_array(schema)
+    # An object where the schema's root takes only an array is valid only once align has
+    # made it one (wrapped it, or unwrapped a one-member object): that costs at least
+    # this much more than the object's extraction, so once a cheaper value is found (the
+    # joined values of a JSON Lines reply, say) the objects need no align walk.
+    to_array = min(policy.cost(Rule.WRAP_LIST), policy.cost(Rule.UNWRAP_OBJECT))
     found = candidates(
         raw,
         limit=policy.max_candidates,
         worth=worth,
         loose_scalars=_wants_string(schema),
-        several=_wants_array(schema),
+        several=several,
     )
     for cand in found:
         if not worth(cand.rule):
@@ -290,6 +296,8 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
                 deferred.append(cand)
             continue
         json_like = True
+        if several and parsed.value.__class__ is dict and not worth(cand.rule, to_array):
+            continue
         consider(cand, parsed)
     budget = JsonRepairBudget()  # what json-repair may read for this reply, in all
     for cand in deferred:

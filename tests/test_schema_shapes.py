@@ -115,6 +115,36 @@ def test_shape(text: str, schema: Any, expected: Any, rules: list[str]) -> None:
     assert out.ledger.rules() == rules
 
 
+def test_joined_values_that_are_valid_spare_the_objects_their_align_walk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each object of a JSON Lines reply is a candidate too, but one where the schema
+    # wants an array costs its extraction plus a wrap at least, more than the joined
+    # array: it is parsed and not aligned.
+    import repairllm.pipeline as pipeline
+
+    aligned: list[Any] = []
+    real = pipeline.align
+
+    def counting(value: Any, *args: Any, **kwargs: Any) -> Any:
+        aligned.append(value)
+        return real(value, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "align", counting)
+    lines = '{"name": "Ann", "age": 31}\n{"name": "Bo", "age": 4}'
+    out = rl.repair(lines, PEOPLE, outcome=True)
+    assert out.value == [ANN, {"name": "Bo", "age": 4}]
+    assert aligned == []
+    # One object alone is still wrapped: nothing cheaper was found before it.
+    assert rl.repair('{"name": "Ann", "age": 31}', PEOPLE) == [ANN]
+    assert aligned == [ANN]
+    # Where an object wrapped costs what the joined array does, and ties fail the
+    # policy, the objects are still aligned, and the tie is seen.
+    tied = rl.Policy(on_ambiguity="fail", costs={"joined_values": 0.6})
+    with pytest.raises(rl.AmbiguousRepair):
+        rl.repair(lines, PEOPLE, policy=tied)
+
+
 REFUSED = [
     P('{"price": "1,5"}', PRICES, id="decimal-comma-is-ambiguous"),
     P("Positive or negative? Hard to say.", SENTIMENT, id="two-enum-words"),
