@@ -16,6 +16,7 @@ from typing import Any
 
 import regex
 
+from .align import normalise_key
 from .schema import ANY, Schema
 
 __all__ = ["read_prose"]
@@ -31,13 +32,6 @@ _LABEL_LINE = regex.compile(
 )
 #: Longest reply read as prose; a longer one is an essay, not an answer.
 _MAX_PROSE = 4000
-
-
-_NOT_WORD = regex.compile(r"[\W_]+")
-
-
-def _key(text: str) -> str:
-    return _NOT_WORD.sub("", text).casefold()
 
 
 def read_prose(text: str, schema: Schema) -> tuple[Any, str] | None:
@@ -107,10 +101,11 @@ def _number(text: str, *, integer: bool) -> tuple[Any, str] | None:
 
 
 def _flat_object(text: str, properties: Any, schema: Schema) -> tuple[dict[str, Any], str] | None:
-    by_key = {_key(name): name for name in properties}
+    # Labels match property names as align matches keys (and share its cache).
+    by_key = {normalise_key(name): name for name in properties}
     out: dict[str, Any] = {}
     for match in _LABEL_LINE.finditer(text):
-        name = by_key.get(_key(match["label"]))
+        name = by_key.get(normalise_key(match["label"]))
         if name is None or name in out:
             continue
         sub = schema.info(schema.child(schema.root, name))
