@@ -1347,3 +1347,18 @@ def test_input_never_mutated(value: Any, schema: Any) -> None:
     assert fixes
     assert value == snapshot
     assert out is not value
+
+
+def test_a_decoded_member_is_read_without_json_repair_under_a_copy_made_once() -> None:
+    from repairllm.align import _without_json_repair
+
+    policy = Policy(costs={"wrap_list": 0.7}, fuzzy_keys=None)
+    derived = _without_json_repair(policy)
+    assert derived is _without_json_repair(policy)  # made once per policy
+    assert derived.json_repair is False
+    assert derived.replace(json_repair=True) == policy  # nothing else changed
+    assert _without_json_repair(derived) is derived
+    # An equal policy made apart is another object: it gets a copy of its own.
+    other = Policy(costs={"wrap_list": 0.7}, fuzzy_keys=None)
+    assert _without_json_repair(other) is not derived
+    assert _without_json_repair(other) == derived
