@@ -264,7 +264,9 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
     # An object where the schema's root takes only an array is valid only once align has
     # made it one (wrapped it, or unwrapped a one-member object): that costs at least
     # this much more than the object's extraction, so once a cheaper value is found (the
-    # joined values of a JSON Lines reply, say) the objects need no align walk.
+    # joined values of a JSON Lines reply, say) the objects need no align walk. Only an
+    # object read strictly: a text that needed fixes is read again with the schema,
+    # which might read it otherwise.
     to_array = min(policy.cost(Rule.WRAP_LIST), policy.cost(Rule.UNWRAP_OBJECT))
     found = candidates(
         raw,
@@ -296,7 +298,12 @@ def _search(raw: str, schema: Schema | None, policy: Policy, *, refused: bool = 
                 deferred.append(cand)
             continue
         json_like = True
-        if several and parsed.value.__class__ is dict and not worth(cand.rule, to_array):
+        if (
+            several
+            and parsed.value.__class__ is dict
+            and not parsed.fixes
+            and not worth(cand.rule, to_array)
+        ):
             continue
         consider(cand, parsed)
     budget = JsonRepairBudget()  # what json-repair may read for this reply, in all
