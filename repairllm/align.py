@@ -237,7 +237,7 @@ class _Aligner:
         if not stripped or stripped[0] not in "{[":
             return _MISSING
         try:
-            parsed = parse(stripped, None, _without_json_repair(self.policy))
+            parsed = parse(stripped, None, self.policy.without_json_repair)
         except (LexicalError, RepairFailed):  # not JSON, or nested beyond the limit
             return _MISSING
         if json_type(parsed.value) not in types:
@@ -466,29 +466,10 @@ def _json_object(text: str, policy: Policy) -> Any:
     if not stripped.startswith("{"):
         return _MISSING
     try:
-        value = parse(stripped, None, _without_json_repair(policy)).value
+        value = parse(stripped, None, policy.without_json_repair).value
     except (LexicalError, RepairFailed):
         return _MISSING
     return value if isinstance(value, dict) else _MISSING
-
-
-# Each policy's copy without json-repair, made once: a Policy checks every field when
-# made, which cost three quarters of decoding a short member. Keyed by identity (a
-# Policy with a costs mapping is not hashable), and kept for a few policies only.
-_NO_JSON_REPAIR: dict[int, tuple[Policy, Policy]] = {}
-
-
-def _without_json_repair(policy: Policy) -> Policy:
-    if not policy.json_repair:
-        return policy
-    hit = _NO_JSON_REPAIR.get(id(policy))
-    if hit is not None and hit[0] is policy:
-        return hit[1]
-    if len(_NO_JSON_REPAIR) >= 64:
-        _NO_JSON_REPAIR.clear()
-    derived = policy.replace(json_repair=False)
-    _NO_JSON_REPAIR[id(policy)] = (policy, derived)
-    return derived
 
 
 # A number written for people: a currency symbol or code before or after it, a percent

@@ -8,6 +8,7 @@ coerced, renamed, dropped or completed), ``DEFAULT`` and ``LENIENT``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -144,6 +145,16 @@ class Policy:
     def replace(self, **changes: object) -> Policy:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def without_json_repair(self) -> Policy:
+        """This policy with ``json_repair`` off (itself when it is off already), made once.
+
+        Align reads JSON text found inside a value under it, once per such text; making a
+        Policy checks every field, which cost three quarters of decoding a short member.
+        (Not a field: equality, ``repr`` and :meth:`replace` never see it.)
+        """
+        return self.replace(json_repair=False) if self.json_repair else self
 
 
 def _expect(name: str, value: object, kind: type, *, optional: bool = False) -> None:

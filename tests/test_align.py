@@ -1350,15 +1350,16 @@ def test_input_never_mutated(value: Any, schema: Any) -> None:
 
 
 def test_a_decoded_member_is_read_without_json_repair_under_a_copy_made_once() -> None:
-    from repairllm.align import _without_json_repair
-
     policy = Policy(costs={"wrap_list": 0.7}, fuzzy_keys=None)
-    derived = _without_json_repair(policy)
-    assert derived is _without_json_repair(policy)  # made once per policy
+    derived = policy.without_json_repair
+    assert derived is policy.without_json_repair  # made once per policy
     assert derived.json_repair is False
     assert derived.replace(json_repair=True) == policy  # nothing else changed
-    assert _without_json_repair(derived) is derived
+    assert derived.without_json_repair is derived
     # An equal policy made apart is another object: it gets a copy of its own.
     other = Policy(costs={"wrap_list": 0.7}, fuzzy_keys=None)
-    assert _without_json_repair(other) is not derived
-    assert _without_json_repair(other) == derived
+    assert other.without_json_repair is not derived
+    assert other.without_json_repair == derived
+    # The copy is no field: the policy compares and prints as before it was made.
+    assert policy == other
+    assert repr(policy) == repr(other)
