@@ -1,10 +1,11 @@
 """Fixtures shared by the tests at every level: the in-memory span exporter of the
-observability tests (tests/test_observe.py, tests/backends/test_observe_real.py)."""
+observability tests (tests/test_observe.py, tests/backends/test_observe_real.py), and a
+spy that records what a function is called with."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -33,3 +34,22 @@ def spans() -> Iterator[InMemorySpanExporter]:
     yield exporter
     observe.use_tracer_provider(None)
     provider.shutdown()
+
+
+@pytest.fixture
+def first_args(monkeypatch: pytest.MonkeyPatch) -> Callable[[Any, str], list[Any]]:
+    """``first_args(owner, name)`` swaps ``owner.name`` for itself, recording each call's
+    first argument, for this test; returns the list the calls go into."""
+
+    def spy(owner: Any, name: str) -> list[Any]:
+        calls: list[Any] = []
+        real = getattr(owner, name)
+
+        def recording(first: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(first)
+            return real(first, *args, **kwargs)
+
+        monkeypatch.setattr(owner, name, recording)
+        return calls
+
+    return spy

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -116,21 +117,14 @@ def test_shape(text: str, schema: Any, expected: Any, rules: list[str]) -> None:
 
 
 def test_joined_values_that_are_valid_spare_the_objects_their_align_walk(
-    monkeypatch: pytest.MonkeyPatch,
+    first_args: Callable[[Any, str], list[Any]],
 ) -> None:
     # Each object of a JSON Lines reply is a candidate too, but one where the schema
     # wants an array costs its extraction plus a wrap at least, more than the joined
     # array: it is parsed and not aligned.
     import repairllm.pipeline as pipeline
 
-    aligned: list[Any] = []
-    real = pipeline.align
-
-    def counting(value: Any, *args: Any, **kwargs: Any) -> Any:
-        aligned.append(value)
-        return real(value, *args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "align", counting)
+    aligned = first_args(pipeline, "align")
     lines = '{"name": "Ann", "age": 31}\n{"name": "Bo", "age": 4}'
     out = rl.repair(lines, PEOPLE, outcome=True)
     assert out.value == [ANN, {"name": "Bo", "age": 4}]

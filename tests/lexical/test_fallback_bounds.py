@@ -8,6 +8,7 @@ its closer or the end) within what a reply may spend; otherwise the error says w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,19 +25,11 @@ from repairllm.lexical.fallback import (
 
 
 @pytest.fixture
-def json_repair_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def json_repair_calls(first_args: Callable[[Any, str], list[Any]]) -> list[str]:
     """The texts json-repair is asked to read."""
     import json_repair
 
-    calls: list[str] = []
-    real = json_repair.loads
-
-    def counting(text: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(text)
-        return real(text, *args, **kwargs)
-
-    monkeypatch.setattr(json_repair, "loads", counting)
-    return calls
+    return first_args(json_repair, "loads")
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -435,17 +436,12 @@ def test_repaired_output_is_valid_json() -> None:
         assert json.loads(json.dumps(value)) == value
 
 
-def test_json_repair_not_run_when_another_candidate_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_json_repair_not_run_when_another_candidate_wins(
+    first_args: Callable[[Any, str], list[Any]],
+) -> None:
     import json_repair
 
-    calls: list[str] = []
-    real = json_repair.loads
-
-    def counting(text: str, *args: Any, **kwargs: Any) -> Any:
-        calls.append(text)
-        return real(text, *args, **kwargs)
-
-    monkeypatch.setattr(json_repair, "loads", counting)
+    calls = first_args(json_repair, "loads")
     # The whole reply (fence marks and all) is beyond our tiers; the fenced block is not.
     assert rl.repair('```json\n{"a": [1, 2\n```') == {"a": [1, 2]}
     assert calls == []
