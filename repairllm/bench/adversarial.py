@@ -7,8 +7,13 @@ is due (``stream_*``), or the openai driver's reading of a server's error body
 (``openai_*``). A linear stage costs about ten times as much for ten times the text;
 a quadratic one a hundred.
 
-Times are CPU seconds of this process (``time.process_time``), the best of a few runs
-after a warm-up, so that other work on the machine moves them less than wall time.
+Times are CPU seconds of the calling thread (``time.thread_time``), the best of a few
+runs after a warm-up, with the cyclic garbage collector paused as :mod:`timeit` does.
+Other work on the machine moves CPU time less than wall time; the thread's own time
+leaves out the process's other threads (a server or a pool that a test left running
+bills its bursts to the process, and a long run catches more of them than a short
+one); and a full collection costs in proportion to everything the process holds, not
+to the text.
 
 ``benchmarks/adversarial.py`` runs every shape at 100 KB and 1 MB and checks the
 targets (1 MB in under a second, at most 12 times the 100 KB time);
@@ -18,6 +23,7 @@ targets (1 MB in under a second, at most 12 times the 100 KB time);
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -222,12 +228,19 @@ def run_shape(shape: Shape, text: str) -> None:
 
 
 def best_time(fn: Callable[[], Any], runs: int = 3, *, warmup: bool = True) -> float:
-    """The least CPU time of ``runs`` calls of ``fn`` (after one untimed call)."""
+    """The least CPU time of this thread over ``runs`` calls of ``fn`` (after one untimed
+    call), with the garbage collector paused while they run."""
     if warmup:
         fn()
     best = float("inf")
-    for _ in range(runs):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(runs):
+            start = time.thread_time()
+            fn()
+            best = min(best, time.thread_time() - start)
+    finally:
+        if was_enabled:
+            gc.enable()
     return best

@@ -8,12 +8,11 @@ body's start is read now, and no number gives back digits.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 pytest.importorskip("openai")
 
+from repairllm.bench.adversarial import best_time
 from repairllm_backends import openai as driver
 
 OPENAI = (
@@ -39,12 +38,7 @@ def test_context_numbers(body: str, numbers: tuple[int, int] | None) -> None:
 
 
 def _cpu(body: str) -> float:
-    best = float("inf")
-    for _ in range(3):
-        start = time.process_time()
-        driver._context_numbers(body, None)
-        best = min(best, time.process_time() - start)
-    return best
+    return best_time(lambda: driver._context_numbers(body, None))
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,11 @@
 Each shape runs at a small size and at ten times that, and the time may grow at most
 15 times (a quadratic stage grows about 100 times). The small size is the first of
 1, 2, 4 ... KB that takes a few milliseconds, so that the ratio is not one of timer
-noise, and the whole file stays under 20 seconds. CPU time, the best of three after a
-warm-up, keeps other work on a loaded machine from moving it much; a ratio over the
-bound is measured once more (a super-linear shape fails again, a disturbed run does not).
+noise, and the whole file stays under 20 seconds. The timing thread's CPU time with the
+collector paused, the best of three after a warm-up, keeps other work on a loaded
+machine, threads that earlier tests left behind, and the size of the suite's heap from
+moving it much; a ratio over the bound is measured again (a super-linear shape fails
+again, a disturbed run does not).
 """
 
 from __future__ import annotations

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import copy
 import itertools
-import time
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from repairllm.bench.adversarial import best_time
 from repairllm.lexical import incremental
 from repairllm.lexical.errors import LexicalError
 from repairllm.lexical.incremental import IncrementalParser
@@ -188,15 +188,6 @@ def test_a_growing_decimal_tail_is_not_sliced_again(monkeypatch: pytest.MonkeyPa
     assert token.starts.count(1) <= 1
 
 
-def _cpu(fn: Any) -> float:
-    best = float("inf")
-    for _ in range(3):
-        start = time.process_time()
-        fn()
-        best = min(best, time.process_time() - start)
-    return best
-
-
 @pytest.mark.parametrize(
     "build",
     [
@@ -211,9 +202,9 @@ def test_feeding_grows_linearly(build: Any) -> None:
         text = build(n)
         return lambda: feed_all(text)
 
-    small, large = _cpu(go(10_000)), _cpu(go(100_000))
+    small, large = best_time(go(10_000)), best_time(go(100_000))
     if large > 15 * max(small, 1e-4):  # measured once more: a disturbed run passes then
-        small, large = min(small, _cpu(go(10_000))), min(large, _cpu(go(100_000)))
+        small, large = min(small, best_time(go(10_000))), min(large, best_time(go(100_000)))
     assert large <= 15 * max(small, 1e-4)
 
 
