@@ -14,7 +14,7 @@ import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import orjson
@@ -44,6 +44,8 @@ __all__ = [
     "as_messages",
     "checked_reply",
     "redact_error",
+    "redact_in_place",
+    "redact_own_error",
     "redact_text",
     "refuses_structured",
 ]
@@ -220,22 +222,158 @@ def redact_text(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+#: How deep the redaction follows containers; below that, a value is checked by its
+#: repr (and replaced by the masked repr if a secret is in it).
+_REDACT_DEPTH = 64
+
+
 def _redact_value(value: Any, secrets: Sequence[str], depth: int = 0) -> Any:
+    """``value`` with every secret masked: ``value`` itself when none is in it.
+
+    Strings, bytes, mappings, lists and tuples (their subclasses kept where their
+    constructor takes the items: a :class:`~repairllm.ledger.Ledger` stays one),
+    dataclasses (copied with ``dataclasses.replace``), pydantic models (``model_copy``
+    with the changed fields) and ledger fixes are rebuilt with their types. Anything
+    else, or anything deeper than :data:`_REDACT_DEPTH`, that shows a secret in its repr
+    is replaced by the masked repr: a string where an object was, but no secret.
+    """
     if isinstance(value, str):
         return redact_text(value, secrets)
     if isinstance(value, bytes):
+        if not any(s.encode() in value for s in secrets):
+            return value
         return redact_text(value.decode("utf-8", "replace"), secrets).encode()
-    if value is None or isinstance(value, bool | int | float) or depth > 20:
+    if value is None or isinstance(value, bool | int | float):
         return value
-    if isinstance(value, Mapping):
-        return {
-            _redact_value(k, secrets, depth + 1): _redact_value(v, secrets, depth + 1)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return type(value)(_redact_value(v, secrets, depth + 1) for v in value)
+    if depth <= _REDACT_DEPTH:
+        rebuilt = _redact_parts(value, secrets, depth + 1)
+        if rebuilt is not _NOT_BUILT:
+            return rebuilt
     shown = repr(value)
-    return redact_text(shown, secrets) if redact_text(shown, secrets) != shown else value
+    masked = redact_text(shown, secrets)
+    return masked if masked != shown else value
+
+
+_NOT_BUILT = object()
+
+
+def _redact_parts(value: Any, secrets: Sequence[str], depth: int) -> Any:
+    """``value`` rebuilt from its redacted parts, ``value`` itself when no part changed,
+    or ``_NOT_BUILT`` when it is not a kind whose parts are known."""
+    from .ledger import Fix  # the ledger imports nothing of this module's
+
+    if isinstance(value, Mapping):
+        pairs = [
+            (_redact_value(k, secrets, depth), _redact_value(v, secrets, depth))
+            for k, v in value.items()
+        ]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(), strict=True)):
+            return value
+        return _rebuilt(value, dict(pairs), dict(pairs))
+    if isinstance(value, list | tuple):
+        items = [_redact_value(v, secrets, depth) for v in value]
+        if all(v is v0 for v, v0 in zip(items, value, strict=True)):
+            return value
+        return _rebuilt(value, items, list(items) if isinstance(value, list) else tuple(items))
+    if isinstance(value, Fix):
+        parts = value._astuple()
+        masked = [_redact_value(v, secrets, depth) for v in parts]
+        if all(v is v0 for v, v0 in zip(masked, parts, strict=True)):
+            return value
+        return Fix(*masked)
+    if isinstance(value, BaseModel):
+        names = type(value).model_fields
+        update = {}
+        for name in names:
+            old = getattr(value, name, None)
+            new = _redact_value(old, secrets, depth)
+            if new is not old:
+                update[name] = new
+        return value.model_copy(update=update) if update else value
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for part in fields(value):
+            if not part.init:
+                continue
+            old = getattr(value, part.name)
+            new = _redact_value(old, secrets, depth)
+            if new is not old:
+                changes[part.name] = new
+        return replace(value, **changes) if changes else value
+    return _NOT_BUILT
+
+
+def _rebuilt(original: Any, items: Any, plain: Any) -> Any:
+    """``items`` as ``original``'s type when its constructor takes them, else ``plain``."""
+    if type(original) in (dict, list, tuple):
+        return plain
+    try:
+        return type(original)(items)
+    except Exception:  # a subclass with its own constructor: the plain container then
+        return plain
+
+
+def redact_in_place(error: BaseException, secrets: Sequence[str]) -> None:
+    """Mask every secret in ``error``'s arguments, attributes and notes, in place.
+
+    The data our own errors hold (the reply's text, the best outcome and its ledger,
+    every attempt) goes through :func:`_redact_value`, so it keeps its types.
+    """
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        return
+    args = tuple(_redact_value(a, secrets) for a in error.args)
+    if any(a is not a0 for a, a0 in zip(args, error.args, strict=True)):
+        error.args = args
+    for name, value in list(vars(error).items()):
+        masked = _redact_value(value, secrets)
+        if masked is not value:
+            setattr(error, name, masked)
+    notes = getattr(error, "__notes__", None)
+    if isinstance(notes, list):
+        error.__notes__ = [redact_text(str(n), secrets) for n in notes]
+
+
+def redact_own_error(error: RepairLLMError, secrets: Sequence[str]) -> None:
+    """Mask every secret in one of repairllm's own errors and in its cause chain, in place.
+
+    A structured call's errors hold the reply (``raw``, ``best``, ``attempts``), and a
+    server may have echoed the key into it. Each of repairllm's errors in the chain is
+    masked in place with its types kept (:func:`redact_in_place`); a driver's error is
+    already masked (:func:`redact_error`); any other link that shows a secret is
+    replaced by a :class:`RedactedCause`, and one that shows none (a hook's own error)
+    stays as it is.
+    """
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        return
+    seen: list[BaseException] = []
+    before: BaseException | None = None
+    link: BaseException | None = error
+    while link is not None and len(seen) < 16 and all(link is not s for s in seen):
+        seen.append(link)
+        if isinstance(link, RepairLLMError):
+            if not isinstance(link, BackendError):
+                redact_in_place(link, secrets)
+        elif before is not None and _shows(link, secrets):
+            kind = type(link)
+            stand_in = RedactedCause(
+                f"{kind.__module__}.{kind.__qualname__}", redact_text(str(link), secrets)
+            )
+            stand_in.__cause__ = _next_link(link)
+            stand_in.__suppress_context__ = True
+            before.__cause__ = stand_in
+            before.__context__ = None
+            before.__suppress_context__ = True
+            link = stand_in
+        before = link
+        link = _next_link(link)
+
+
+def _shows(error: BaseException, secrets: Sequence[str]) -> bool:
+    """Whether a secret is in ``error``'s message, repr, arguments or attributes."""
+    texts = [str(error), repr(error), *map(repr, error.args), *map(repr, vars(error).values())]
+    return any(secret in text for text in texts for secret in secrets)
 
 
 def redact_error(error: _E, secrets: Sequence[str]) -> _E:
@@ -252,12 +390,7 @@ def redact_error(error: _E, secrets: Sequence[str]) -> _E:
     secrets = [s for s in secrets if s]
     if not secrets:
         return error
-    error.args = tuple(_redact_value(a, secrets) for a in error.args)
-    for name, value in list(vars(error).items()):
-        setattr(error, name, _redact_value(value, secrets))
-    notes = getattr(error, "__notes__", None)
-    if isinstance(notes, list):
-        error.__notes__ = [redact_text(str(n), secrets) for n in notes]
+    redact_in_place(error, secrets)
     links: list[BaseException] = []
     link = _next_link(error)
     while link is not None and len(links) < 16 and all(link is not seen for seen in links):

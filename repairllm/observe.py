@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 
 from . import spans
 from .attempt import Attempt
-from .backend import Backend, Chunk, Completion, Message, Usage, redact_text
+from .backend import Backend, Chunk, Completion, Message, Usage, redact_own_error
 from .errors import (
     BackendError,
     HookError,
@@ -258,9 +258,9 @@ class Call:
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         self._ended = True
         if isinstance(exc, RepairLLMError) and not isinstance(exc, BackendError):
-            # The drivers redact their own errors; ours may quote the reply, and a
-            # server may have echoed the key into it. Before the span records it.
-            _redact_message(exc, self.backend)
+            # The drivers redact their own errors; ours quote the reply and hold it,
+            # and a server may have echoed the key into it. Before the span records it.
+            redact_own_error(exc, self.backend._secrets)
         try:
             try:
                 self._close(exc)
@@ -691,13 +691,6 @@ class Call:
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _redact_message(error: RepairLLMError, backend: Backend) -> None:
-    """Take the backend's secrets out of ``error``'s message, in place."""
-    secrets = [s for s in backend._secrets if s]
-    if secrets:
-        error.args = tuple(redact_text(a, secrets) if isinstance(a, str) else a for a in error.args)
 
 
 def _check_hooks(operation: str, hooks: object) -> None:

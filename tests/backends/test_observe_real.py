@@ -97,19 +97,16 @@ def test_an_echoed_key_shows_in_no_log_record_field_and_no_span(
     assert KEY not in shown(finished)
 
 
-def message_of(error: BaseException) -> str:
-    """What an error says: its message, repr and args (not the reply data it holds)."""
-    return repr([str(error), repr(error), *map(repr, error.args)])
-
-
-def test_an_echoed_key_in_the_reply_stays_out_of_our_own_errors_messages(
+def test_an_echoed_key_in_the_reply_stays_out_of_our_own_errors(
     fake: FakeOllama,
     caplog: pytest.LogCaptureFixture,
     spans: InMemorySpanExporter,
     text_logged: None,
+    no_secret: SecretCheck,
 ) -> None:
-    # Every reply quotes the key, so the errors that quote the reply would show it:
-    # retries exhausted (generate, call_tools, choose), an invalid item, no JSON.
+    # Every reply quotes the key, so the errors that quote the reply, and hold it,
+    # would show it: retries exhausted (generate, call_tools, choose), an invalid item,
+    # no JSON. Their messages, and the data they hold, show it masked.
     caplog.set_level(logging.DEBUG)
     bad = Reply(text='{"name": "{echo}", "age": "x{echo}"}', echo=ECHO, tool_calls=[])
     called = Reply(text='[{"name": "{echo}", "arguments": {}}]', echo=ECHO, tool_calls=[])
@@ -125,14 +122,33 @@ def test_an_echoed_key_in_the_reply_stays_out_of_our_own_errors_messages(
     ]
     fake.script(bad, bad, called, called, bad, bad, items, Reply(text="no {echo}", echo=ECHO))
     headers = {"Authorization": f"Bearer {KEY}"}
+    errors: list[rl.RepairLLMError] = []
     with OllamaBackend("tiny:latest", base_url=fake.url, headers=headers, timeout=10) as llm:
         for ask in calls:
             with pytest.raises(rl.RepairLLMError) as info:
                 ask(llm)
             assert not isinstance(info.value, rl.BackendError)
             assert "***" in str(info.value)  # the reply was quoted, the key masked
-            assert KEY not in message_of(info.value)
+            no_secret(KEY, info.value)
+            errors.append(info.value)
     assert fake.requests[-1].headers["authorization"] == f"Bearer {KEY}"  # it was sent
+    # The data keeps its types, masked where the key was.
+    exhausted = errors[0]
+    assert isinstance(exhausted, rl.RetriesExhausted)
+    first = exhausted.attempts[0]
+    assert isinstance(first, rl.Attempt)
+    assert first.raw == '{"name": "***", "age": "x***"}'
+    assert first.outcome is not None
+    assert first.outcome.value["name"] == "***"
+    assert all(isinstance(i, rl.Issue) for i in first.issues)
+    assert first.issues
+    item = errors[3]
+    assert isinstance(item, rl.ItemFailed)
+    assert item.best is not None
+    assert isinstance(item.best.ledger, rl.Ledger)
+    assert item.best.data == {"name": "***", "age": "x***"}
+    assert isinstance(errors[4], rl.NoJSONFound)
+    assert errors[4].raw == "no ***"
     assert KEY not in logged(caplog)
     assert KEY not in shown(spans.get_finished_spans())
 
