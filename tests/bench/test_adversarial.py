@@ -1,7 +1,12 @@
 """Every adversarial shape of :mod:`repairllm.bench.adversarial` grows linearly.
 
-Each shape runs at a small size and at ten times that, and the time may grow at most
-15 times (a quadratic stage grows about 100 times). The small size is the first of
+Each shape runs at a small size and at eight times that, and the time may grow at most
+12 times (a quadratic stage grows 64 times). Eight, a power of two, because some
+stages redo work at doubling sizes: the stream's fallback repairs the buffer each time
+it has doubled, so its cost is between two and three passes over the text depending on
+where the size falls between two powers of two. Ten times the text moves that place,
+and a linear shape measured x16.5 on CI; sizes a power of two apart fall at the same
+place, so the ratio is the work's, not the schedule's. The small size is the first of
 1, 2, 4 ... KB that takes a few milliseconds, so that the ratio is not one of timer
 noise, and the whole file stays under 20 seconds. The timing thread's CPU time with the
 collector paused, the best of three after a warm-up, keeps other work on a loaded
@@ -16,8 +21,10 @@ import pytest
 
 from repairllm.bench.adversarial import SHAPES, Shape, best_time, run_shape
 
-#: The most the time may grow for ten times the text.
-MAX_GROWTH = 15.0
+#: How many times the small size the large one is (see the module's docstring) ...
+FACTOR = 8
+#: ... and the most the time may grow between them.
+MAX_GROWTH = 12.0
 # The small size is grown until a run takes this long (CPU seconds) ...
 _MEASURABLE = 0.003
 # ... up to this size; and a large run under this long passes whatever the ratio.
@@ -39,7 +46,7 @@ def test_time_grows_linearly(shape: Shape) -> None:
     while small < _MEASURABLE and size < _SMALL_MAX:
         size *= 2
         small = _time(shape, size)
-    large = _time(shape, 10 * size)
+    large = _time(shape, FACTOR * size)
     if large < _NEGLIGIBLE:
         return
     growth = large / max(small, 1e-6)
@@ -47,11 +54,12 @@ def test_time_grows_linearly(shape: Shape) -> None:
         if growth <= MAX_GROWTH:
             break
         small = min(small, _time(shape, size))
-        large = min(large, _time(shape, 10 * size))
+        large = min(large, _time(shape, FACTOR * size))
         growth = large / max(small, 1e-6)
     assert growth <= MAX_GROWTH, (
-        f"{shape.name}: {size:,} chars {small * 1e3:.1f} ms, {10 * size:,} chars "
-        f"{large * 1e3:.1f} ms: x{growth:.1f} for x10 the text ({shape.note or 'super-linear'})"
+        f"{shape.name}: {size:,} chars {small * 1e3:.1f} ms, {FACTOR * size:,} chars "
+        f"{large * 1e3:.1f} ms: x{growth:.1f} for x{FACTOR} the text "
+        f"({shape.note or 'super-linear'})"
     )
 
 
