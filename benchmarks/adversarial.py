@@ -1,4 +1,4 @@
-"""Adversarial inputs at 100 KB and 1 MB: every stage stays linear, 1 MB under a second.
+"""Adversarial inputs at 125 KB and 1 MB: every stage stays linear, 1 MB under a second.
 
 Times every shape of :mod:`repairllm.bench.adversarial` (reasoning blocks, tag pairs,
 fences, brackets for the lexical tiers and json-repair, quotes and backslashes, the
@@ -8,11 +8,16 @@ as over the limit instead of hanging the run. Times are CPU seconds (the best of
 runs), so other work on the machine moves them little; the time of a reference loop,
 printed and stored with them, says how fast the machine was.
 
-Run: ``python benchmarks/adversarial.py [--sizes 100000,1000000] [--timeout 60]
+Run: ``python benchmarks/adversarial.py [--sizes 125000,1000000] [--timeout 60]
 [--only NAME,...] [--out FILE] [--before FILE]``. Writes
 ``benchmarks/results/adversarial.json`` (``--before``: an earlier one, whose times are
 printed alongside) and exits 1 when a shape takes 1 s or more at the largest size, or
-grows more than 12 times between the two sizes.
+grows more than 1.5 times the ratio of the sizes (12 times for the default eight).
+The sizes are a power of two apart because some stages redo work at doubling sizes
+(the stream's fallback repairs the buffer each time it has doubled): sizes at the same
+place between two powers of two cost the same number of passes. A shape that takes
+under 20 ms at the largest size passes whatever its growth: a ratio of fractions of a
+millisecond is the timer's, and such a shape is fifty times under the time target.
 """
 
 from __future__ import annotations
@@ -29,9 +34,12 @@ from typing import Any
 from repairllm.bench.adversarial import SHAPES
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The targets: seconds at the largest size, and growth between the two sizes.
+#: The targets: seconds at the largest size, and growth between the two sizes as a
+#: multiple of their ratio ...
 MAX_SECONDS = 1.0
-MAX_GROWTH = 12.0
+GROWTH_MARGIN = 1.5
+#: ... judged only where the largest size takes at least this long.
+NEGLIGIBLE_S = 0.02
 
 _CHILD = """
 import sys
@@ -39,7 +47,7 @@ from repairllm.bench.adversarial import SHAPES, best_time, run_shape
 shape = {s.name: s for s in SHAPES}[sys.argv[1]]
 text = shape.build(int(sys.argv[2]))
 runs = int(sys.argv[3])
-print(best_time(lambda: run_shape(shape, text), runs, warmup=runs > 2))
+print(best_time(lambda: run_shape(shape, text), runs))
 """
 
 
@@ -71,7 +79,7 @@ def reference_loop() -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--sizes", default="100000,1000000", help="two sizes in characters")
+    ap.add_argument("--sizes", default="125000,1000000", help="two sizes in characters")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per measurement")
     ap.add_argument("--only", default="", help="comma-separated shape names")
     ap.add_argument(
@@ -80,6 +88,7 @@ def main() -> int:
     ap.add_argument("--before", type=Path, help="an earlier report, printed alongside")
     args = ap.parse_args()
     small, large = (int(s) for s in args.sizes.split(","))
+    max_growth = GROWTH_MARGIN * large / small
     wanted = {n for n in args.only.split(",") if n}
     shapes = [s for s in SHAPES if not wanted or s.name in wanted]
 
@@ -106,7 +115,8 @@ def main() -> int:
         if t_small is not None and t_large is not None:
             growth = t_large / max(t_small, 1e-6)
         ok = t_large is not None and t_large < MAX_SECONDS
-        ok = ok and growth is not None and growth <= MAX_GROWTH
+        judged = t_large is not None and t_large >= NEGLIGIBLE_S
+        ok = ok and growth is not None and (growth <= max_growth or not judged)
         if not ok:
             failed.append(shape.name)
         grown = f"{growth:7.1f}" if growth is not None else f"{'-':>7}"
@@ -114,7 +124,9 @@ def main() -> int:
         line += "yes" if ok else "NO "
         if shape.name in before:
             then = before[shape.name]["seconds"]
-            line += f"  {cell(then.get(str(small))):>15} {cell(then.get(str(large))):>15}"
+            # A size the earlier run did not measure shows as "-", not as a timeout.
+            shown = [cell(then[str(n)]) if str(n) in then else "-" for n in (small, large)]
+            line += f"  {shown[0]:>15} {shown[1]:>15}"
         print(line)
         rows.append(
             {
@@ -132,9 +144,13 @@ def main() -> int:
             "timeout_s": args.timeout,
             "clock": (
                 "CPU seconds of the timing thread (thread_time, collector paused), "
-                "best of 3 at the small size, of 2 at the large"
+                "best of 3 at the small size, of 2 at the large, each after a warm-up call"
             ),
-            "targets": {"max_seconds_at_large": MAX_SECONDS, "max_growth": MAX_GROWTH},
+            "targets": {
+                "max_seconds_at_large": MAX_SECONDS,
+                "max_growth": max_growth,
+                "growth_judged_from_s": NEGLIGIBLE_S,
+            },
             "reference_loop_s": reference,
             "python": platform.python_version(),
             "machine": platform.machine(),
@@ -146,7 +162,7 @@ def main() -> int:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
     if failed:
-        limits = f"{MAX_SECONDS:g} s at {large:,} or growing more than {MAX_GROWTH:g}x"
+        limits = f"{MAX_SECONDS:g} s at {large:,} or growing more than {max_growth:g}x"
         print(f"over {limits}: {', '.join(failed)}")
         return 1
     return 0

@@ -15,8 +15,8 @@ bills its bursts to the process, and a long run catches more of them than a shor
 one); and a full collection costs in proportion to everything the process holds, not
 to the text.
 
-``benchmarks/adversarial.py`` runs every shape at 100 KB and 1 MB and checks the
-targets (1 MB in under a second, at most 12 times the 100 KB time);
+``benchmarks/adversarial.py`` runs every shape at 125 KB and 1 MB and checks the
+targets (1 MB in under a second, at most 12 times the 125 KB time);
 ``tests/bench/test_adversarial.py`` checks the growth at smaller sizes.
 """
 
