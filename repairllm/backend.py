@@ -13,7 +13,7 @@ import asyncio
 import math
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, ClassVar, TypeAlias, TypeVar
 
@@ -30,6 +30,7 @@ from .errors import (
     InvalidInput,
     RepairLLMError,
 )
+from .ledger import Fix
 
 __all__ = [
     "Backend",
@@ -44,7 +45,6 @@ __all__ = [
     "as_messages",
     "checked_reply",
     "redact_error",
-    "redact_in_place",
     "redact_own_error",
     "redact_text",
     "refuses_structured",
@@ -260,47 +260,49 @@ _NOT_BUILT = object()
 def _redact_parts(value: Any, secrets: Sequence[str], depth: int) -> Any:
     """``value`` rebuilt from its redacted parts, ``value`` itself when no part changed,
     or ``_NOT_BUILT`` when it is not a kind whose parts are known."""
-    from .ledger import Fix  # the ledger imports nothing of this module's
-
     if isinstance(value, Mapping):
-        pairs = [
-            (_redact_value(k, secrets, depth), _redact_value(v, secrets, depth))
-            for k, v in value.items()
-        ]
-        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(), strict=True)):
+        keys, values = list(value), list(value.values())
+        new_keys = _masked_all(keys, secrets, depth)
+        new_values = _masked_all(values, secrets, depth)
+        if new_keys is None and new_values is None:
             return value
-        return _rebuilt(value, dict(pairs), dict(pairs))
+        pairs = dict(zip(new_keys or keys, new_values or values, strict=True))
+        return _rebuilt(value, pairs, pairs)
     if isinstance(value, list | tuple):
-        items = [_redact_value(v, secrets, depth) for v in value]
-        if all(v is v0 for v, v0 in zip(items, value, strict=True)):
+        items = _masked_all(value, secrets, depth)
+        if items is None:
             return value
-        return _rebuilt(value, items, list(items) if isinstance(value, list) else tuple(items))
+        return _rebuilt(value, items, items if isinstance(value, list) else tuple(items))
     if isinstance(value, Fix):
-        parts = value._astuple()
-        masked = [_redact_value(v, secrets, depth) for v in parts]
-        if all(v is v0 for v, v0 in zip(masked, parts, strict=True)):
-            return value
-        return Fix(*masked)
+        parts = _masked_all(value._astuple(), secrets, depth)
+        return value if parts is None else Fix(*parts)
     if isinstance(value, BaseModel):
-        names = type(value).model_fields
-        update = {}
-        for name in names:
-            old = getattr(value, name, None)
-            new = _redact_value(old, secrets, depth)
-            if new is not old:
-                update[name] = new
+        update = _masked_fields(value, type(value).model_fields, secrets, depth)
         return value.model_copy(update=update) if update else value
     if is_dataclass(value) and not isinstance(value, type):
-        changes = {}
-        for part in fields(value):
-            if not part.init:
-                continue
-            old = getattr(value, part.name)
-            new = _redact_value(old, secrets, depth)
-            if new is not old:
-                changes[part.name] = new
+        names = [part.name for part in fields(value) if part.init]
+        changes = _masked_fields(value, names, secrets, depth)
         return replace(value, **changes) if changes else value
     return _NOT_BUILT
+
+
+def _masked_all(items: Sequence[Any], secrets: Sequence[str], depth: int) -> list[Any] | None:
+    """``items`` masked, or ``None`` when none of them held a secret."""
+    masked = [_redact_value(v, secrets, depth) for v in items]
+    return None if all(m is v for m, v in zip(masked, items, strict=True)) else masked
+
+
+def _masked_fields(
+    value: Any, names: Iterable[str], secrets: Sequence[str], depth: int
+) -> dict[str, Any]:
+    """The attributes ``names`` of ``value`` that held a secret, masked, by name."""
+    changed = {}
+    for name in names:
+        old = getattr(value, name, None)
+        new = _redact_value(old, secrets, depth)
+        if new is not old:
+            changed[name] = new
+    return changed
 
 
 def _rebuilt(original: Any, items: Any, plain: Any) -> Any:
@@ -313,7 +315,7 @@ def _rebuilt(original: Any, items: Any, plain: Any) -> Any:
         return plain
 
 
-def redact_in_place(error: BaseException, secrets: Sequence[str]) -> None:
+def _redact_in_place(error: BaseException, secrets: Sequence[str]) -> None:
     """Mask every secret in ``error``'s arguments, attributes and notes, in place.
 
     The data our own errors hold (the reply's text, the best outcome and its ledger,
@@ -339,7 +341,7 @@ def redact_own_error(error: RepairLLMError, secrets: Sequence[str]) -> None:
 
     A structured call's errors hold the reply (``raw``, ``best``, ``attempts``), and a
     server may have echoed the key into it. Each of repairllm's errors in the chain is
-    masked in place with its types kept (:func:`redact_in_place`); a driver's error is
+    masked in place with its types kept (:func:`_redact_in_place`); a driver's error is
     already masked (:func:`redact_error`); any other link that shows a secret is
     replaced by a :class:`RedactedCause`, and one that shows none (a hook's own error)
     stays as it is.
@@ -347,14 +349,11 @@ def redact_own_error(error: RepairLLMError, secrets: Sequence[str]) -> None:
     secrets = [s for s in secrets if s]
     if not secrets:
         return
-    seen: list[BaseException] = []
     before: BaseException | None = None
-    link: BaseException | None = error
-    while link is not None and len(seen) < 16 and all(link is not s for s in seen):
-        seen.append(link)
+    for link in _chain(error):
         if isinstance(link, RepairLLMError):
             if not isinstance(link, BackendError):
-                redact_in_place(link, secrets)
+                _redact_in_place(link, secrets)
         elif before is not None and _shows(link, secrets):
             kind = type(link)
             stand_in = RedactedCause(
@@ -367,7 +366,6 @@ def redact_own_error(error: RepairLLMError, secrets: Sequence[str]) -> None:
             before.__suppress_context__ = True
             link = stand_in
         before = link
-        link = _next_link(link)
 
 
 def _shows(error: BaseException, secrets: Sequence[str]) -> bool:
@@ -390,12 +388,8 @@ def redact_error(error: _E, secrets: Sequence[str]) -> _E:
     secrets = [s for s in secrets if s]
     if not secrets:
         return error
-    redact_in_place(error, secrets)
-    links: list[BaseException] = []
-    link = _next_link(error)
-    while link is not None and len(links) < 16 and all(link is not seen for seen in links):
-        links.append(link)
-        link = _next_link(link)
+    _redact_in_place(error, secrets)
+    links = _chain(error)[1:]
     stand_in: BaseException | None = None
     for link in reversed(links):
         if not isinstance(link, RedactedCause):
@@ -411,6 +405,16 @@ def redact_error(error: _E, secrets: Sequence[str]) -> _E:
     error.__context__ = None
     error.__suppress_context__ = True
     return error
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the links below it, in order: at most 16, each once."""
+    links: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and len(links) < 16 and all(link is not seen for seen in links):
+        links.append(link)
+        link = _next_link(link)
+    return links
 
 
 def _next_link(exc: BaseException) -> BaseException | None:
