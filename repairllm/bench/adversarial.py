@@ -227,11 +227,10 @@ def run_shape(shape: Shape, text: str) -> None:
     _RUNNERS[shape.kind](text)
 
 
-def best_time(fn: Callable[[], Any], runs: int = 3, *, warmup: bool = True) -> float:
+def best_time(fn: Callable[[], Any], runs: int = 3) -> float:
     """The least CPU time of this thread over ``runs`` calls of ``fn`` (after one untimed
     call), with the garbage collector paused while they run."""
-    if warmup:
-        fn()
+    fn()
     best = float("inf")
     was_enabled = gc.isenabled()
     gc.disable()
