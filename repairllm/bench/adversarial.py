@@ -15,6 +15,9 @@ bills its bursts to the process, and a long run catches more of them than a shor
 one); and a full collection costs in proportion to everything the process holds, not
 to the text.
 
+:func:`growth` times two sizes side by side, in windows of the same length, for the
+tests' growth checks (see there for why).
+
 ``benchmarks/adversarial.py`` runs every shape at 125 KB and 1 MB and checks the
 targets (1 MB in under a second, at most 12 times the 125 KB time);
 ``tests/bench/test_adversarial.py`` checks the growth at smaller sizes.
@@ -25,11 +28,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SHAPES", "Shape", "best_time", "run_shape"]
+__all__ = ["SHAPES", "Growth", "Shape", "best_time", "growth", "run_shape"]
 
 
 def _fill(unit: str, size: int, head: str = "", tail: str = "") -> str:
@@ -227,19 +230,74 @@ def run_shape(shape: Shape, text: str) -> None:
     _RUNNERS[shape.kind](text)
 
 
-def best_time(fn: Callable[[], Any], runs: int = 3) -> float:
-    """The least CPU time of this thread over ``runs`` calls of ``fn`` (after one untimed
-    call), with the garbage collector paused while they run."""
-    fn()
-    best = float("inf")
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(runs):
-            start = time.thread_time()
-            fn()
-            best = min(best, time.thread_time() - start)
+        yield
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _window(fn: Callable[[], Any], calls: int) -> float:
+    """CPU seconds of this thread for ``calls`` calls of ``fn`` in a row, per call."""
+    start = time.thread_time()
+    for _ in range(calls):
+        fn()
+    return (time.thread_time() - start) / calls
+
+
+def best_time(fn: Callable[[], Any], runs: int = 3, calls: int = 1) -> float:
+    """The least CPU time of this thread for one call of ``fn``: the best of ``runs``
+    windows of ``calls`` calls each (after one untimed call), with the garbage collector
+    paused while they run."""
+    fn()
+    with _collector_paused():
+        return min(_window(fn, calls) for _ in range(runs))
+
+
+@dataclass(frozen=True)
+class Growth:
+    """What :func:`growth` measured: one call at each size, timed side by side."""
+
+    small: float
+    large: float
+
+    @property
+    def ratio(self) -> float:
+        return self.large / max(self.small, 1e-6)
+
+
+def growth(
+    small: Callable[[], Any],
+    large: Callable[[], Any],
+    factor: int,
+    bound: float,
+    pairs: int = 8,
+) -> Growth:
+    """How much more one call of ``large`` costs than one of ``small``, where ``large``
+    does ``factor`` times the work: the least ratio of up to ``pairs`` pairs of
+    measurements, stopping at the first within ``bound``.
+
+    Each pair times ``factor`` calls of ``small`` and then one of ``large``, so the two
+    are windows of about the same length, next to each other in time. On a shared
+    machine the speed of one call moves by more than the bound's margin over a linear
+    ratio, and it moves in phases a few seconds long (measured here: 4.0 to 7.8 ms for
+    one text, 27 to 48 ms for eight times that, with no time stolen by the host). Taking
+    each size's best apart compares a quiet moment of one with a busy moment of the
+    other: a short call finds a quiet moment far more often than a long one does, and a
+    linear stage read x12.6 on CI. A pair sees one moment; a super-linear stage is over
+    the bound in every pair (a quadratic one by five times), a busy moment in few.
+    """
+    small()
+    large()
+    with _collector_paused():
+        best = Growth(_window(small, factor), _window(large, 1))
+        for _ in range(pairs - 1):
+            if best.ratio <= bound:
+                break
+            pair = Growth(_window(small, factor), _window(large, 1))
+            best = min(best, pair, key=lambda g: g.ratio)
     return best

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("openai")
 
-from repairllm.bench.adversarial import best_time
+from repairllm.bench.adversarial import growth
 from repairllm_backends import openai as driver
 
 OPENAI = (
@@ -37,10 +37,6 @@ def test_context_numbers(body: str, numbers: tuple[int, int] | None) -> None:
     assert driver._context_numbers(body, None) == numbers
 
 
-def _cpu(body: str) -> float:
-    return best_time(lambda: driver._context_numbers(body, None))
-
-
 @pytest.mark.parametrize(
     "unit",
     [
@@ -53,4 +49,10 @@ def test_a_hostile_body_costs_linear_time(unit: str) -> None:
     small, large = (head + unit * (n // len(unit)) for n in (22_400, 224_000))
     assert driver._context_numbers(large, None) is None
     # Quadratic before: 224 KB took 5.9 s, about a hundred times 22.4 KB.
-    assert _cpu(large) <= 15 * max(_cpu(small), 1e-4)
+    measured = growth(
+        lambda: driver._context_numbers(small, None),
+        lambda: driver._context_numbers(large, None),
+        10,
+        15,
+    )
+    assert measured.ratio <= 15, measured

@@ -8,18 +8,21 @@ where the size falls between two powers of two. Ten times the text moves that pl
 and a linear shape measured x16.5 on CI; sizes a power of two apart fall at the same
 place, so the ratio is the work's, not the schedule's. The small size is the first of
 1, 2, 4 ... KB that takes a few milliseconds, so that the ratio is not one of timer
-noise, and the whole file stays under 20 seconds. The timing thread's CPU time with the
-collector paused, the best of three after a warm-up, keeps other work on a loaded
-machine, threads that earlier tests left behind, and the size of the suite's heap from
-moving it much; a ratio over the bound is measured again (a super-linear shape fails
-again, a disturbed run does not).
+noise, and the whole file stays under half a minute.
+
+:func:`~repairllm.bench.adversarial.growth` does the timing: the thread's own CPU time
+with the collector paused, the small size in windows of eight calls so that both sizes
+are timed over windows of the same length, and a ratio over the bound measured again
+(a super-linear shape fails again, a disturbed run does not).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from repairllm.bench.adversarial import SHAPES, Shape, best_time, run_shape
+from repairllm.bench.adversarial import SHAPES, Shape, best_time, growth, run_shape
 
 #: How many times the small size the large one is (see the module's docstring) ...
 FACTOR = 8
@@ -32,9 +35,9 @@ _SMALL_MAX = 32_000
 _NEGLIGIBLE = 0.02
 
 
-def _time(shape: Shape, size: int) -> float:
+def _call(shape: Shape, size: int) -> Callable[[], None]:
     text = shape.build(size)
-    return best_time(lambda: run_shape(shape, text))
+    return lambda: run_shape(shape, text)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
@@ -42,24 +45,15 @@ def test_time_grows_linearly(shape: Shape) -> None:
     if shape.kind == "openai":
         pytest.importorskip("openai")
     size = 1_000
-    small = _time(shape, size)
-    while small < _MEASURABLE and size < _SMALL_MAX:
+    while best_time(_call(shape, size)) < _MEASURABLE and size < _SMALL_MAX:
         size *= 2
-        small = _time(shape, size)
-    large = _time(shape, FACTOR * size)
-    if large < _NEGLIGIBLE:
+    measured = growth(_call(shape, size), _call(shape, FACTOR * size), FACTOR, MAX_GROWTH)
+    if measured.large < _NEGLIGIBLE:
         return
-    growth = large / max(small, 1e-6)
-    for _ in range(3):  # a busy machine's hiccup is not growth: measure again, keep the best
-        if growth <= MAX_GROWTH:
-            break
-        small = min(small, _time(shape, size))
-        large = min(large, _time(shape, FACTOR * size))
-        growth = large / max(small, 1e-6)
-    assert growth <= MAX_GROWTH, (
-        f"{shape.name}: {size:,} chars {small * 1e3:.1f} ms, {FACTOR * size:,} chars "
-        f"{large * 1e3:.1f} ms: x{growth:.1f} for x{FACTOR} the text "
-        f"({shape.note or 'super-linear'})"
+    assert measured.ratio <= MAX_GROWTH, (
+        f"{shape.name}: {size:,} chars {measured.small * 1e3:.1f} ms, {FACTOR * size:,} "
+        f"chars {measured.large * 1e3:.1f} ms: x{measured.ratio:.1f} for x{FACTOR} the "
+        f"text ({shape.note or 'super-linear'})"
     )
 
 
@@ -71,3 +65,43 @@ def test_shapes_have_unique_names() -> None:
 @pytest.mark.parametrize("shape", SHAPES, ids=[s.name for s in SHAPES])
 def test_shapes_build_about_their_size(shape: Shape) -> None:
     assert 0.9 * 10_000 <= len(shape.build(10_000)) <= 1.1 * 10_000
+
+
+def _quadratic(n: int) -> Callable[[], None]:
+    # Rebuilding a list at every step: the shape of the bugs this file is here to catch.
+    def run() -> None:
+        items: list[int] = []
+        for i in range(n):
+            items = [*items, i]
+
+    return run
+
+
+def _linear(n: int) -> Callable[[], None]:
+    return lambda: sum(i * i for i in range(n))
+
+
+def test_growth_catches_a_quadratic_stage() -> None:
+    measured = growth(_quadratic(250), _quadratic(FACTOR * 250), FACTOR, MAX_GROWTH)
+    assert measured.ratio > 2 * MAX_GROWTH, measured
+
+
+def test_growth_passes_a_linear_stage() -> None:
+    measured = growth(_linear(20_000), _linear(FACTOR * 20_000), FACTOR, MAX_GROWTH)
+    assert measured.ratio <= MAX_GROWTH, measured
+
+
+def test_growth_stops_at_the_first_pair_within_the_bound() -> None:
+    calls = {"small": 0, "large": 0}
+
+    def counted(name: str) -> Callable[[], None]:
+        def call() -> None:
+            calls[name] += 1
+
+        return call
+
+    growth(counted("small"), counted("large"), 4, bound=1e9, pairs=5)
+    assert calls == {"small": 1 + 4, "large": 1 + 1}  # a warm-up call each, then one pair
+    calls.update(small=0, large=0)
+    growth(counted("small"), counted("large"), 4, bound=0.0, pairs=5)
+    assert calls == {"small": 1 + 5 * 4, "large": 1 + 5}

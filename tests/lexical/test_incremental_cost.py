@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repairllm.bench.adversarial import best_time
+from repairllm.bench.adversarial import growth
 from repairllm.lexical import incremental
 from repairllm.lexical.errors import LexicalError
 from repairllm.lexical.incremental import IncrementalParser
@@ -202,10 +202,8 @@ def test_feeding_grows_linearly(build: Any) -> None:
         text = build(n)
         return lambda: feed_all(text)
 
-    small, large = best_time(go(10_000)), best_time(go(100_000))
-    if large > 15 * max(small, 1e-4):  # measured once more: a disturbed run passes then
-        small, large = min(small, best_time(go(10_000))), min(large, best_time(go(100_000)))
-    assert large <= 15 * max(small, 1e-4)
+    measured = growth(go(10_000), go(100_000), 10, 15)
+    assert measured.ratio <= 15, measured
 
 
 def test_nesting_past_the_lexical_limit_leaves_strict_reading() -> None:
