@@ -319,11 +319,9 @@ def _redact_in_place(error: BaseException, secrets: Sequence[str]) -> None:
     """Mask every secret in ``error``'s arguments, attributes and notes, in place.
 
     The data our own errors hold (the reply's text, the best outcome and its ledger,
-    every attempt) goes through :func:`_redact_value`, so it keeps its types.
+    every attempt) goes through :func:`_redact_value`, so it keeps its types. The
+    callers have dropped empty secrets and return before this when none is left.
     """
-    secrets = [s for s in secrets if s]
-    if not secrets:
-        return
     args = tuple(_redact_value(a, secrets) for a in error.args)
     if any(a is not a0 for a, a0 in zip(args, error.args, strict=True)):
         error.args = args
